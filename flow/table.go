@@ -1,0 +1,261 @@
+package flow
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Key identifies a flow regardless of direction: endpoint A is the lower of
+// the two (address, port) pairs, so both directions find the same entry.
+type Key struct {
+	A, B    [16]byte
+	PortA   uint16
+	PortB   uint16
+	Proto   uint8
+	V6      bool
+	Context uint32
+}
+
+// MakeKey builds the canonical key of a packet's 5-tuple and reports whether
+// the packet goes from B to A (reverse).
+func MakeKey(src, dst [16]byte, sport, dport uint16, proto uint8, v6 bool, ctx uint32) (k Key, reverse bool) {
+	c := compare(&src, &dst)
+	if c > 0 || (c == 0 && sport > dport) {
+		return Key{A: dst, B: src, PortA: dport, PortB: sport, Proto: proto, V6: v6, Context: ctx}, true
+	}
+	return Key{A: src, B: dst, PortA: sport, PortB: dport, Proto: proto, V6: v6, Context: ctx}, false
+}
+
+func compare(a, b *[16]byte) int {
+	for i := 0; i < 16; i += 8 {
+		x, y := binary.BigEndian.Uint64(a[i:]), binary.BigEndian.Uint64(b[i:])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// Hash returns the key's hash. It is symmetric by construction (the key is
+// canonical), so it also serves to dispatch both directions to one worker.
+func (k *Key) Hash() uint64 {
+	h := uint64(k.PortA)<<48 | uint64(k.PortB)<<32 | uint64(k.Proto)<<24 | uint64(k.Context)
+	h = mix(h, binary.LittleEndian.Uint64(k.A[0:]))
+	h = mix(h, binary.LittleEndian.Uint64(k.A[8:]))
+	h = mix(h, binary.LittleEndian.Uint64(k.B[0:]))
+	h = mix(h, binary.LittleEndian.Uint64(k.B[8:]))
+	return h
+}
+
+func mix(h, v uint64) uint64 {
+	hi, lo := bits.Mul64(h^v, 0x9E3779B97F4A7C15)
+	return hi ^ lo
+}
+
+// Side indexes per-direction counters: AtoB for packets from A to B.
+const (
+	AtoB = 0
+	BtoA = 1
+)
+
+// Entry is one flow. It holds no pointer, so the garbage collector never
+// scans the table. The fields after Key belong to the caller (the pipeline):
+// the table only manages Key, First and Last.
+type Entry struct {
+	Key   Key
+	First int64 // unix ns of the first packet
+	Last  int64 // unix ns of the last packet
+
+	// Pending counters since the entry was last flushed, per side.
+	Bytes   [2]uint64
+	Packets [2]uint64
+
+	// Series ids of the flow's placement per side (0: not placed yet).
+	Series [2]uint32
+	// NameRef refers to the flow's name in the owner's name store.
+	NameRef uint32
+	// App is the owner's app index (0: none yet).
+	App uint16
+	// Initiator is the side that sent the first packet (AtoB or BtoA).
+	Initiator uint8
+	// NameSource is the owner's name source code.
+	NameSource uint8
+	// Flags belong to the owner.
+	Flags uint8
+	used  bool
+}
+
+// EvictReason says why a flow left the table.
+type EvictReason uint8
+
+// Eviction reasons.
+const (
+	EvictIdle EvictReason = iota
+	EvictActive
+	EvictCapacity
+	EvictEnd // end of input or shutdown: not counted as an eviction
+	NumEvictReasons
+)
+
+func (r EvictReason) String() string {
+	switch r {
+	case EvictIdle:
+		return "idle"
+	case EvictActive:
+		return "active"
+	case EvictCapacity:
+		return "capacity"
+	}
+	return "end"
+}
+
+// Table is the flow table. Not safe for concurrent use.
+type Table struct {
+	slots   []Entry
+	mask    uint64
+	count   int
+	limit   int
+	idle    int64
+	active  int64
+	cursor  uint64
+	evicted [NumEvictReasons]uint64
+	onEvict func(e *Entry, r EvictReason)
+}
+
+// New returns a table of cfg.MaxFlows entries; onEvict is called for every
+// flow that leaves the table, before its slot is reused.
+func New(cfg Config, onEvict func(e *Entry, r EvictReason)) *Table {
+	if cfg.MaxFlows < 16 {
+		cfg.MaxFlows = 16
+	}
+	n := uint64(1) << bits.Len64(uint64(cfg.MaxFlows)*2-1) // load factor <= 0.5
+	return &Table{
+		slots:   make([]Entry, n),
+		mask:    n - 1,
+		limit:   cfg.MaxFlows,
+		idle:    cfg.IdleTimeout.Nanoseconds(),
+		active:  cfg.ActiveTimeout.Nanoseconds(),
+		onEvict: onEvict,
+	}
+}
+
+// Len returns the number of flows in the table.
+func (t *Table) Len() int { return t.count }
+
+// Capacity returns the entry limit.
+func (t *Table) Capacity() int { return t.limit }
+
+// Evicted returns how many flows left the table for reason r.
+func (t *Table) Evicted(r EvictReason) uint64 { return t.evicted[r] }
+
+// Get returns the entry of k, creating it if needed (created is then true).
+// h must be k.Hash(). The pointer is valid until the next call that may
+// insert or delete.
+func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
+	i := h & t.mask
+	for {
+		s := &t.slots[i]
+		if !s.used {
+			break
+		}
+		if s.Key == *k {
+			if (t.idle > 0 && now-s.Last > t.idle) || (t.active > 0 && now-s.First > t.active) {
+				r := EvictIdle
+				if !(t.idle > 0 && now-s.Last > t.idle) {
+					r = EvictActive
+				}
+				t.remove(i, r)
+				return t.Get(k, h, now)
+			}
+			s.Last = now
+			return s, false
+		}
+		i = (i + 1) & t.mask
+	}
+	if t.count >= t.limit {
+		// Evict the first flow at or after the new key's home slot: O(1)
+		// on average, and spreads evictions uniformly over the table.
+		j := h & t.mask
+		for !t.slots[j].used {
+			j = (j + 1) & t.mask
+		}
+		t.remove(j, EvictCapacity)
+		return t.Get(k, h, now)
+	}
+	s := &t.slots[i]
+	*s = Entry{Key: *k, First: now, Last: now, used: true}
+	t.count++
+	return s, true
+}
+
+// remove deletes slot i with backward-shift deletion (no tombstones).
+func (t *Table) remove(i uint64, r EvictReason) {
+	if t.onEvict != nil {
+		t.onEvict(&t.slots[i], r)
+	}
+	t.evicted[r]++
+	t.count--
+	for {
+		t.slots[i] = Entry{}
+		j := i
+		for {
+			j = (j + 1) & t.mask
+			s := &t.slots[j]
+			if !s.used {
+				return
+			}
+			home := s.Key.Hash() & t.mask
+			// Move s back into the hole at i unless its home slot lies
+			// cyclically after i (then i is not on its probe path).
+			if (j-home)&t.mask >= (j-i)&t.mask {
+				t.slots[i] = *s
+				i = j
+				break
+			}
+		}
+	}
+}
+
+// Expire examines up to n slots from a moving cursor and ends the flows
+// that timed out by now. Calling it with a small n per packet (and on a
+// timer when there is no traffic) sweeps the whole table steadily.
+func (t *Table) Expire(now int64, n int) {
+	for ; n > 0; n-- {
+		i := t.cursor & t.mask
+		s := &t.slots[i]
+		if s.used {
+			switch {
+			case t.idle > 0 && now-s.Last > t.idle:
+				t.remove(i, EvictIdle)
+				continue // slot i may now hold a shifted entry
+			case t.active > 0 && now-s.First > t.active:
+				t.remove(i, EvictActive)
+				continue
+			}
+		}
+		t.cursor++
+	}
+}
+
+// Range calls fn for every flow in the table.
+func (t *Table) Range(fn func(e *Entry)) {
+	for i := range t.slots {
+		if t.slots[i].used {
+			fn(&t.slots[i])
+		}
+	}
+}
+
+// Drain ends every flow (reason EvictEnd), e.g. at the end of input.
+func (t *Table) Drain() {
+	for i := range t.slots {
+		if t.slots[i].used && t.onEvict != nil {
+			t.onEvict(&t.slots[i], EvictEnd)
+		}
+		t.slots[i] = Entry{}
+	}
+	t.count = 0
+}

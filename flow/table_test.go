@@ -1,0 +1,118 @@
+package flow
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func key(i int) Key {
+	var a, b [16]byte
+	a[15], a[14], a[13] = byte(i), byte(i>>8), byte(i>>16)
+	b[15] = 1
+	k, _ := MakeKey(a, b, uint16(i), 443, 6, true, 0)
+	return k
+}
+
+func TestMakeKeySymmetric(t *testing.T) {
+	a := [16]byte{15: 1}
+	b := [16]byte{15: 2}
+	k1, r1 := MakeKey(a, b, 1000, 443, 6, false, 7)
+	k2, r2 := MakeKey(b, a, 443, 1000, 6, false, 7)
+	if k1 != k2 || r1 == r2 || k1.Hash() != k2.Hash() {
+		t.Fatalf("keys differ: %+v %v / %+v %v", k1, r1, k2, r2)
+	}
+	k3, _ := MakeKey(a, b, 1000, 443, 6, false, 8)
+	if k3 == k1 {
+		t.Fatal("context must separate flows")
+	}
+}
+
+// TestTableAgainstMap drives the table and a map with the same random
+// operations and checks they always agree, so insertion, lookup, capacity
+// eviction and backward-shift deletion are exercised together.
+func TestTableAgainstMap(t *testing.T) {
+	evicted := map[Key]EvictReason{}
+	tab := New(Config{MaxFlows: 64, IdleTimeout: 10 * time.Second}, func(e *Entry, r EvictReason) { evicted[e.Key] = r })
+	live := map[Key]int64{} // key -> last seen
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := int64(0)
+	for step := 0; step < 200000; step++ {
+		now += int64(rng.IntN(5)) * int64(time.Millisecond) * 10
+		k := key(rng.IntN(200))
+		clear(evicted)
+		e, created := tab.Get(&k, k.Hash(), now)
+		if e.Key != k {
+			t.Fatalf("step %d: got entry %v for key %v", step, e.Key, k)
+		}
+		last, ok := live[k]
+		wantCreated := !ok || now-last > int64(10*time.Second)
+		if created != wantCreated {
+			t.Fatalf("step %d: created=%v want %v", step, created, wantCreated)
+		}
+		for ek := range evicted {
+			if ek != k {
+				delete(live, ek)
+			}
+		}
+		live[k] = now
+		if tab.Len() != len(live) || tab.Len() > 64 {
+			t.Fatalf("step %d: table has %d flows, model %d", step, tab.Len(), len(live))
+		}
+		if step%1000 == 0 {
+			n := 0
+			tab.Range(func(e *Entry) {
+				n++
+				if _, ok := live[e.Key]; !ok {
+					t.Fatalf("step %d: table holds %v which the model does not", step, e.Key)
+				}
+				// every entry must be reachable from its home slot
+				if got, created := tab.Get(&e.Key, e.Key.Hash(), e.Last); created || got.Key != e.Key {
+					t.Fatalf("step %d: entry %v unreachable", step, e.Key)
+				}
+			})
+			if n != len(live) {
+				t.Fatalf("step %d: range saw %d, model %d", step, n, len(live))
+			}
+		}
+	}
+	if tab.Evicted(EvictCapacity) == 0 || tab.Evicted(EvictIdle) == 0 {
+		t.Fatalf("expected both capacity and idle evictions, got %d and %d", tab.Evicted(EvictCapacity), tab.Evicted(EvictIdle))
+	}
+}
+
+func TestExpire(t *testing.T) {
+	var ended []EvictReason
+	tab := New(Config{MaxFlows: 1000, IdleTimeout: time.Second, ActiveTimeout: 10 * time.Second}, func(e *Entry, r EvictReason) { ended = append(ended, r) })
+	for i := 0; i < 100; i++ {
+		k := key(i)
+		tab.Get(&k, k.Hash(), 0)
+	}
+	// keep flow 0 busy past the active timeout
+	k0 := key(0)
+	for ts := int64(0); ts <= int64(11*time.Second); ts += int64(500 * time.Millisecond) {
+		tab.Get(&k0, k0.Hash(), ts)
+	}
+	tab.Expire(int64(11*time.Second), 1<<20)
+	// flow 0 was ended by its active timeout at 10.5 s and started anew
+	if tab.Len() != 1 || len(ended) != 100 {
+		t.Fatalf("after expiry: %d flows left, %d ended", tab.Len(), len(ended))
+	}
+	if tab.Evicted(EvictActive) != 1 || tab.Evicted(EvictIdle) != 99 {
+		t.Fatalf("active %d idle %d", tab.Evicted(EvictActive), tab.Evicted(EvictIdle))
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	tab := New(Config{MaxFlows: 1 << 16, IdleTimeout: time.Minute}, nil)
+	keys := make([]Key, 1<<15)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := &keys[i&(len(keys)-1)]
+		tab.Get(k, k.Hash(), int64(i))
+	}
+}

@@ -1,0 +1,138 @@
+package metrics
+
+import (
+	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/flow"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "borderwatch"
+
+// Source is what the collector reads: the series, the shards, and a flush
+// that moves the flows' pending counts into the shards before a scrape.
+type Source interface {
+	Series() *Series
+	Shards() []*Shard
+	Flush()
+}
+
+// Collector exports the traffic and capture counters at scrape time.
+type Collector struct {
+	src Source
+
+	trafficBytes, trafficPackets, flows *prometheus.Desc
+	internalBytes, internalPackets      *prometheus.Desc
+	namedBytes, namedFlows              *prometheus.Desc
+	overflow, seriesActive, seriesLimit *prometheus.Desc
+	packetsRead, skipped, decodeErrors  *prometheus.Desc
+	flowsActive, flowsEvicted           *prometheus.Desc
+}
+
+// TrafficLabelNames returns the label names of the traffic series.
+func TrafficLabelNames(withASN bool) []string {
+	l := []string{"direction", "country", "provider", "app", "region", "client_group"}
+	if withASN {
+		l = append(l, "asn")
+	}
+	return l
+}
+
+// NewCollector returns a collector over src.
+func NewCollector(src Source) *Collector {
+	tl := TrafficLabelNames(src.Series().WithASN())
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	}
+	return &Collector{
+		src:             src,
+		trafficBytes:    d("traffic_bytes_total", "IP-layer bytes placed by direction, remote country, provider, app, region and client group.", tl...),
+		trafficPackets:  d("traffic_packets_total", "Packets placed by direction, remote country, provider, app, region and client group.", tl...),
+		flows:           d("flows_total", "Flows started, by the labels of their first packet's direction.", tl...),
+		internalBytes:   d("internal_bytes_total", "IP-layer bytes between two local addresses (counted, not placed)."),
+		internalPackets: d("internal_packets_total", "Packets between two local addresses (counted, not placed)."),
+		namedBytes:      d("named_bytes_total", "IP-layer bytes of placed flows by the source of their name (none: no name known).", "source"),
+		namedFlows:      d("named_flows_total", "Placed flows by the source of their name (none: no name known).", "source"),
+		overflow:        d("series_overflow_total", "Flow placements whose label set was folded into \"other\" values because the series budget was reached."),
+		seriesActive:    d("series_active", "Distinct traffic label sets in use."),
+		seriesLimit:     d("series_limit", "The traffic series budget (--metrics.series-limit)."),
+		packetsRead:     d("packets_read_total", "Frames read from all sources."),
+		skipped:         d("packets_skipped_total", "Frames not placed because they carry no IP or use an unsupported link type or encapsulation.", "reason"),
+		decodeErrors:    d("decode_errors_total", "Frames that could not be decoded (truncated or malformed before the IP header).", "reason"),
+		flowsActive:     d("flows_active", "Flows currently in the flow tables."),
+		flowsEvicted:    d("flows_evicted_total", "Flows ended by the idle or active timeout, or evicted because the table was full (capacity).", "reason"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.trafficBytes, c.trafficPackets, c.flows, c.internalBytes, c.internalPackets,
+		c.namedBytes, c.namedFlows, c.overflow, c.seriesActive, c.seriesLimit, c.packetsRead, c.skipped,
+		c.decodeErrors, c.flowsActive, c.flowsEvicted} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.src.Flush()
+	series := c.src.Series()
+	shards := c.src.Shards()
+	labels := series.Labels()
+	withASN := series.WithASN()
+	for id := 1; id < len(labels); id++ {
+		var b, p, f uint64
+		for _, sh := range shards {
+			b += sh.Bytes[id].Load()
+			p += sh.Packets[id].Load()
+			f += sh.Flows[id].Load()
+		}
+		l := labels[id]
+		lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup}
+		if withASN {
+			lv = append(lv, l.ASN)
+		}
+		ch <- prometheus.MustNewConstMetric(c.trafficBytes, prometheus.CounterValue, float64(b), lv...)
+		ch <- prometheus.MustNewConstMetric(c.trafficPackets, prometheus.CounterValue, float64(p), lv...)
+		ch <- prometheus.MustNewConstMetric(c.flows, prometheus.CounterValue, float64(f), lv...)
+	}
+	var ib, ip, read, active uint64
+	var nb, nf [NumNameSources]uint64
+	var sk [capture.NumReasons]uint64
+	var ev [flow.NumEvictReasons]uint64
+	for _, sh := range shards {
+		ib += sh.InternalBytes.Load()
+		ip += sh.InternalPackets.Load()
+		read += sh.PacketsRead.Load()
+		active += uint64(max(sh.FlowsActive.Load(), 0))
+		for i := range nb {
+			nb[i] += sh.NamedBytes[i].Load()
+			nf[i] += sh.NamedFlows[i].Load()
+		}
+		for i := range sk {
+			sk[i] += sh.Skipped[i].Load()
+		}
+		for i := range ev {
+			ev[i] += sh.Evicted[i].Load()
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.internalBytes, prometheus.CounterValue, float64(ib))
+	ch <- prometheus.MustNewConstMetric(c.internalPackets, prometheus.CounterValue, float64(ip))
+	for i, name := range NameSourceNames {
+		ch <- prometheus.MustNewConstMetric(c.namedBytes, prometheus.CounterValue, float64(nb[i]), name)
+		ch <- prometheus.MustNewConstMetric(c.namedFlows, prometheus.CounterValue, float64(nf[i]), name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.overflow, prometheus.CounterValue, float64(series.Overflow()))
+	ch <- prometheus.MustNewConstMetric(c.seriesActive, prometheus.GaugeValue, float64(series.Len()))
+	ch <- prometheus.MustNewConstMetric(c.seriesLimit, prometheus.GaugeValue, float64(series.Limit()))
+	ch <- prometheus.MustNewConstMetric(c.packetsRead, prometheus.CounterValue, float64(read))
+	for _, r := range capture.SkipReasons {
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(sk[r]), r.String())
+	}
+	for _, r := range capture.ErrorReasons {
+		ch <- prometheus.MustNewConstMetric(c.decodeErrors, prometheus.CounterValue, float64(sk[r]), r.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.flowsActive, prometheus.GaugeValue, float64(active))
+	for r := flow.EvictIdle; r < flow.EvictEnd; r++ {
+		ch <- prometheus.MustNewConstMetric(c.flowsEvicted, prometheus.CounterValue, float64(ev[r]), r.String())
+	}
+}

@@ -1,0 +1,99 @@
+// Package metrics aggregates borderwatch's counters on the packet path and
+// exports them at scrape time: label sets are interned into series ids under
+// a budget (past it they fold into "other" values), each worker counts into
+// its own Shard, and the Collector sums the shards into const metrics.
+package metrics
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Labels is one traffic series' label set.
+type Labels struct {
+	Direction   string // egress, ingress, transit
+	Country     string // ISO code, unknown, or other (fold)
+	Provider    string
+	App         string
+	Region      string // home, abroad, unknown
+	ClientGroup string
+	ASN         string // only exported with the asn label enabled
+}
+
+// Other is the value that folded labels take past the series budget.
+const Other = "other"
+
+// Series interns label sets into dense ids, shared by all workers. It is
+// called once per flow placement, never per packet. Past Limit distinct
+// label sets, a new set is folded: every label but direction and region
+// becomes "other", so totals and the home/abroad split stay exact.
+type Series struct {
+	mu       sync.Mutex
+	ids      map[Labels]uint32
+	labels   atomic.Pointer[[]Labels] // id -> labels, copy-on-write for readers
+	limit    int
+	withASN  bool
+	overflow atomic.Uint64
+}
+
+// maxFolds bounds the extra series folds can create: 3 directions x 3 regions.
+const maxFolds = 9
+
+// NewSeries returns an interner for at most limit label sets (plus folds).
+// withASN keeps the ASN label; without it ASN is always "".
+func NewSeries(limit int, withASN bool) *Series {
+	if limit < 1 {
+		limit = 1
+	}
+	s := &Series{ids: make(map[Labels]uint32), limit: limit, withASN: withASN}
+	empty := make([]Labels, 1, 64) // id 0 means "not placed"
+	s.labels.Store(&empty)
+	return s
+}
+
+// Cap returns the highest id + 1 that ID can ever return.
+func (s *Series) Cap() int { return s.limit + maxFolds + 1 }
+
+// Limit returns the series budget.
+func (s *Series) Limit() int { return s.limit }
+
+// WithASN reports whether the asn label is exported.
+func (s *Series) WithASN() bool { return s.withASN }
+
+// Overflow returns how many placements were folded.
+func (s *Series) Overflow() uint64 { return s.overflow.Load() }
+
+// ID returns the id of l, interning it (or its fold) if new.
+func (s *Series) ID(l Labels) uint32 {
+	if !s.withASN {
+		l.ASN = ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.ids[l]; ok {
+		return id
+	}
+	labels := *s.labels.Load()
+	if len(labels)-1 >= s.limit {
+		s.overflow.Add(1)
+		l = Labels{Direction: l.Direction, Region: l.Region, Country: Other, Provider: Other, App: Other, ClientGroup: Other}
+		if s.withASN {
+			l.ASN = Other
+		}
+		if id, ok := s.ids[l]; ok {
+			return id
+		}
+	}
+	id := uint32(len(labels))
+	next := append(labels, l) // readers hold the old slice header
+	s.labels.Store(&next)
+	s.ids[l] = id
+	return id
+}
+
+// Labels returns the label sets by id (index 0 unused). Safe to call
+// concurrently with ID.
+func (s *Series) Labels() []Labels { return *s.labels.Load() }
+
+// Len returns the number of interned label sets.
+func (s *Series) Len() int { return len(s.Labels()) - 1 }

@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"sync/atomic"
+
+	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/flow"
+)
+
+// NumNameSources is the number of naming sources counted (none, dns, sni, quic, http).
+const NumNameSources = 5
+
+// NameSourceNames are the label values of the naming sources, by index.
+var NameSourceNames = [NumNameSources]string{"none", "dns", "sni", "quic", "http"}
+
+// Shard holds one worker's counters. The worker adds with atomics (at flow
+// flush, not per packet, for traffic); the collector reads at any time.
+type Shard struct {
+	Bytes   []atomic.Uint64 // by series id
+	Packets []atomic.Uint64
+	Flows   []atomic.Uint64
+
+	InternalBytes   atomic.Uint64
+	InternalPackets atomic.Uint64
+	NamedBytes      [NumNameSources]atomic.Uint64
+	NamedFlows      [NumNameSources]atomic.Uint64
+
+	PacketsRead atomic.Uint64
+	Skipped     [capture.NumReasons]atomic.Uint64 // skipped and decode errors, by reason
+	FlowsActive atomic.Int64
+	Evicted     [flow.NumEvictReasons]atomic.Uint64
+}
+
+// NewShard returns a shard sized for s.
+func NewShard(s *Series) *Shard {
+	n := s.Cap()
+	return &Shard{Bytes: make([]atomic.Uint64, n), Packets: make([]atomic.Uint64, n), Flows: make([]atomic.Uint64, n)}
+}
+
+// Add counts traffic for series id.
+func (sh *Shard) Add(id uint32, bytes, packets uint64) {
+	sh.Bytes[id].Add(bytes)
+	sh.Packets[id].Add(packets)
+}

@@ -80,7 +80,7 @@ const maxLayers = 24
 // simply overwrites the outer one, which is what is placed.
 type Decoder struct {
 	eth     layers.Ethernet
-	sll     layers.LinuxSLL
+	sll     sllLayer
 	sll2    layers.LinuxSLL2
 	loop    layers.Loopback
 	dot1q   layers.Dot1Q
@@ -93,6 +93,7 @@ type Decoder struct {
 	vxlan   layers.VXLAN
 	geneve  layers.Geneve
 	etherip layers.EtherIP
+	erspan  layers.ERSPANII
 	tcp     layers.TCP
 	udp     layers.UDP
 
@@ -121,7 +122,9 @@ func firstLayer(lt layers.LinkType, data []byte) gopacket.LayerType {
 		return layers.LayerTypeLinuxSLL2
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		return layers.LayerTypeLoopback
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
+	case layers.LinkTypeIPv6:
+		return layers.LayerTypeIPv6
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, 12, 14:
 		if len(data) == 0 {
 			return gopacket.LayerTypeZero
 		}
@@ -163,6 +166,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 	d.truncated = false
 	haveIP := false
 	var ctx uint32
+	afterGRE := false
 	for i := 0; i < maxLayers; i++ {
 		var dl gopacket.DecodingLayer
 		switch typ {
@@ -179,8 +183,14 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 		case layers.LayerTypeMPLS:
 			dl = &d.mpls
 		case layers.LayerTypeIPv4:
+			if len(data) > 0 && data[0]>>4 != 4 {
+				return d.notIP(p, haveIP, ctx)
+			}
 			dl = &d.ip4
 		case layers.LayerTypeIPv6:
+			if len(data) > 0 && data[0]>>4 != 6 {
+				return d.notIP(p, haveIP, ctx)
+			}
 			dl = &d.ip6
 		case layers.LayerTypeIPv6Fragment:
 			dl = &d.ip6frag
@@ -194,6 +204,11 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 			dl = &d.geneve
 		case layers.LayerTypeEtherIP:
 			dl = &d.etherip
+		case layers.LayerTypeERSPANII:
+			if !afterGRE { // ERSPAN is only opened inside GRE
+				return d.stop(p, haveIP, typ, data)
+			}
+			dl = &d.erspan
 		case layers.LayerTypeTCP:
 			dl = &d.tcp
 		case layers.LayerTypeUDP:
@@ -204,6 +219,32 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 			return d.stop(p, haveIP, typ, data)
 		}
 		if err := dl.DecodeFromBytes(data, d); err != nil {
+			if typ == layers.LayerTypeIPv4 || typ == layers.LayerTypeIPv6 {
+				// A header gopacket rejects (bad IHL or options, IPv6
+				// length 0 without a jumbo option as BIG TCP captures
+				// have) still names its addresses and length: place it,
+				// as tshark does.
+				next, payload, ok := rawIP(p, data, typ == layers.LayerTypeIPv6)
+				if ok {
+					if haveIP {
+						p.Tunnelled = true
+					}
+					haveIP = true
+					p.Context = ctx
+					if next == gopacket.LayerTypeZero {
+						return Decoded, ReasonNone
+					}
+					typ, data = next, payload
+					continue
+				}
+				if typ == layers.LayerTypeIPv4 && len(data) > 0 && data[0]>>4 != 4 || typ == layers.LayerTypeIPv6 && len(data) > 0 && data[0]>>4 != 6 {
+					if haveIP {
+						p.Payload = nil
+						return Decoded, ReasonNone
+					}
+					return Skipped, ReasonNonIP
+				}
+			}
 			if haveIP {
 				// The IP header is good: place by it, with whatever the
 				// transport or inner header left us.
@@ -262,6 +303,51 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 		}
 		typ = dl.NextLayerType()
 		data = dl.LayerPayload()
+		_, afterGRE = dl.(*layers.GRE)
+		switch dl.(type) {
+		case *layers.IPv4, *layers.IPv6, *layers.IPv6ExtensionSkipper:
+			if typ == layers.LayerTypeEthernet { // IP protocol 143: not a tunnel borderwatch opens
+				p.Payload = data
+				p.Context = ctx
+				return Decoded, ReasonNone
+			}
+		case *layers.GRE:
+			switch d.gre.Protocol {
+			case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeTransparentEthernetBridging, layers.EthernetTypeERSPAN:
+			case ethernetTypeERSPAN3:
+				// ERSPAN type III: a 12-byte header (+8 with the O flag),
+				// then the mirrored frame: Ethernet (FT 0) or IP (FT 2).
+				if len(data) >= 12 {
+					hl := 12
+					if data[11]&0x01 != 0 {
+						hl += 8
+					}
+					ft := (data[9] >> 2) & 0x1f
+					if len(data) > hl && (ft == 0 || ft == 2) {
+						typ, data = layers.LayerTypeEthernet, data[hl:]
+						if ft == 2 {
+							typ = layers.LayerTypeIPv4
+							if data[0]>>4 == 6 {
+								typ = layers.LayerTypeIPv6
+							}
+						}
+						break
+					}
+				}
+				p.Payload = data
+				p.Context = ctx
+				return Decoded, ReasonNone
+			case ethernetTypeWCCP:
+				// WCCP redirect: a 4-byte redirect header, then IPv4.
+				if len(data) > 4 {
+					typ, data = layers.LayerTypeIPv4, data[4:]
+				}
+			default: // PPP, ...: the outer header is placed
+				p.Payload = data
+				p.Context = ctx
+				return Decoded, ReasonNone
+			}
+		}
 		if typ == gopacket.LayerTypeFragment {
 			// IPv4 fragment: NextLayerType says so before the payload check.
 			p.Context = ctx
@@ -333,8 +419,68 @@ func (d *Decoder) setIPv4(p *Packet, data []byte) {
 	// The header's own total length, as tshark's ip.len; a zero length
 	// (TSO) was replaced by the captured length in DecodeFromBytes.
 	p.IPLen = uint32(ip.Length)
+	if binary.BigEndian.Uint16(data[2:4]) == 0 {
+		p.IPLen = uint32(len(data)) // BIG TCP/TSO: the frame is longer than 16 bits can say
+	}
 	p.SrcPort, p.DstPort, p.Payload = 0, 0, nil
-	_ = data
+}
+
+// notIP handles a header announced as IP whose version nibble says otherwise.
+func (d *Decoder) notIP(p *Packet, haveIP bool, ctx uint32) (Verdict, Reason) {
+	if haveIP {
+		p.Payload = nil
+		p.Context = ctx
+		return Decoded, ReasonNone
+	}
+	return Skipped, ReasonNonIP
+}
+
+// rawIP places an IP header that gopacket refused, from its fixed fields.
+// For an IPv6 header with payload length 0 (BIG TCP without its jumbo
+// option) it goes on to the transport header in the rest of the frame.
+func rawIP(p *Packet, data []byte, v6 bool) (next gopacket.LayerType, payload []byte, ok bool) {
+	if !v6 {
+		if len(data) < 20 || data[0]>>4 != 4 {
+			return 0, nil, false
+		}
+		// As tshark: a header length under 20 bytes, or a total length
+		// shorter than the header, is not an IPv4 header.
+		ihl := int(data[0]&0x0f) * 4
+		if tl := int(binary.BigEndian.Uint16(data[2:4])); ihl < 20 || (tl != 0 && tl < ihl) {
+			return 0, nil, false
+		}
+		p.IPv6 = false
+		p.Src = [16]byte{10: 0xff, 11: 0xff}
+		p.Dst = [16]byte{10: 0xff, 11: 0xff}
+		copy(p.Src[12:], data[12:16])
+		copy(p.Dst[12:], data[16:20])
+		p.Proto = data[9]
+		p.IPLen = uint32(binary.BigEndian.Uint16(data[2:4]))
+		if p.IPLen == 0 {
+			p.IPLen = uint32(len(data))
+		}
+		p.SrcPort, p.DstPort, p.Payload = 0, 0, nil
+		return gopacket.LayerTypeZero, nil, true
+	}
+	if len(data) < 40 || data[0]>>4 != 6 {
+		return 0, nil, false
+	}
+	p.IPv6 = true
+	copy(p.Src[:], data[8:24])
+	copy(p.Dst[:], data[24:40])
+	p.Proto = data[6]
+	plen := binary.BigEndian.Uint16(data[4:6])
+	p.IPLen = uint32(plen) + 40
+	p.SrcPort, p.DstPort, p.Payload = 0, 0, nil
+	if plen == 0 && len(data) > 40 {
+		switch p.Proto {
+		case 6:
+			return layers.LayerTypeTCP, data[40:], true
+		case 17:
+			return layers.LayerTypeUDP, data[40:], true
+		}
+	}
+	return gopacket.LayerTypeZero, nil, true
 }
 
 func (d *Decoder) setIPv6(p *Packet, data []byte) {
@@ -414,3 +560,9 @@ func (d *Decoder) laterFragment(p *Packet, id uint32) (Verdict, Reason) {
 	p.Payload = nil
 	return Decoded, ReasonNone
 }
+
+// ethernetTypeWCCP is the GRE protocol type of WCCP redirected packets.
+const ethernetTypeWCCP layers.EthernetType = 0x883e
+
+// ethernetTypeERSPAN3 is the GRE protocol type of ERSPAN type III.
+const ethernetTypeERSPAN3 layers.EthernetType = 0x22eb

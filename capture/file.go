@@ -100,7 +100,7 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 	switch binary.LittleEndian.Uint32(head) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		s.format = "pcap"
-		s.pcap, err = pcapgo.NewReader(pr)
+		s.pcap, err = pcapgo.NewReader(fixMinorVersion(pr))
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcap header: %w", path, err)
 		}
@@ -207,4 +207,45 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// fixMinorVersion lets pcapgo read files whose header says version 2.1 or
+// 2.2 (old writers): the record format is that of 2.4, and tcpdump and
+// Wireshark read them.
+func fixMinorVersion(br *bufio.Reader) io.Reader {
+	head, err := br.Peek(24)
+	if err != nil {
+		return br
+	}
+	le := head[0] == 0xd4 || head[0] == 0x4d
+	var minor uint16
+	if le {
+		minor = binary.LittleEndian.Uint16(head[6:8])
+	} else {
+		minor = binary.BigEndian.Uint16(head[6:8])
+	}
+	if minor == 4 {
+		return br
+	}
+	fixed := make([]byte, 24)
+	copy(fixed, head)
+	if le {
+		binary.LittleEndian.PutUint16(fixed[6:8], 4)
+	} else {
+		binary.BigEndian.PutUint16(fixed[6:8], 4)
+	}
+	br.Discard(24)
+	r := bytesReader(fixed)
+	return io.MultiReader(&r, br)
+}
+
+type bytesReader []byte
+
+func (b *bytesReader) Read(p []byte) (int, error) {
+	if len(*b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, *b)
+	*b = (*b)[n:]
+	return n, nil
 }

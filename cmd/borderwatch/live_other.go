@@ -1,0 +1,17 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/borderwatch/borderwatch/pipeline"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func startLive(ctx context.Context, o *options, p *pipeline.Pipeline, logger *slog.Logger, reg prometheus.Registerer, wg *sync.WaitGroup) error {
+	return errors.New("live capture (--capture.interface) needs Linux AF_PACKET; read capture files with --capture.file")
+}

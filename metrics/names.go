@@ -1,0 +1,56 @@
+package metrics
+
+import (
+	"github.com/borderwatch/borderwatch/names"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type namesCollector struct {
+	stats                           *names.Stats
+	cache                           *names.Cache
+	learned, errors, ech, overflow  *prometheus.Desc
+	dnsMessages, quicInitials, size *prometheus.Desc
+}
+
+// NewNamesCollector exports what name learning saw.
+func NewNamesCollector(stats *names.Stats, cache *names.Cache) prometheus.Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	}
+	return &namesCollector{
+		stats:        stats,
+		cache:        cache,
+		learned:      d("names_learned_total", "Names learned, by source: DNS answers (per address), TLS SNI, QUIC SNI, HTTP Host.", "source"),
+		errors:       d("names_parse_errors_total", "Malformed DNS, TLS or QUIC handshake payloads, counted and ignored.", "protocol"),
+		ech:          d("tls_ech_total", "TLS ClientHellos with Encrypted Client Hello (the SNI seen is the public name)."),
+		overflow:     d("names_reassembly_overflow_total", "First client flights not reassembled because a limit was reached (slots or bytes)."),
+		dnsMessages:  d("dns_responses_total", "DNS responses parsed."),
+		quicInitials: d("quic_initials_total", "QUIC Initial packets examined."),
+		size:         d("names_cache_entries", "Client/address pairs in the DNS name cache."),
+	}
+}
+
+func (c *namesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.learned, c.errors, c.ech, c.overflow, c.dnsMessages, c.quicInitials, c.size} {
+		ch <- d
+	}
+}
+
+func (c *namesCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats
+	counter := func(d *prometheus.Desc, v uint64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
+	}
+	counter(c.learned, s.DNSAnswers.Load(), "dns")
+	counter(c.learned, s.TLSHellos.Load(), "sni")
+	counter(c.learned, s.QUICHellos.Load(), "quic")
+	counter(c.learned, s.HTTPHosts.Load(), "http")
+	counter(c.errors, s.DNSMalformed.Load(), "dns")
+	counter(c.errors, s.TLSMalformed.Load(), "tls")
+	counter(c.errors, s.QUICMalformed.Load()+s.QUICDecryptFailed.Load(), "quic")
+	counter(c.ech, s.TLSECH.Load())
+	counter(c.overflow, s.ReassemblyOverflow.Load())
+	counter(c.dnsMessages, s.DNSMessages.Load())
+	counter(c.quicInitials, s.QUICInitials.Load())
+	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.cache.Len()))
+}

@@ -1,0 +1,70 @@
+// Package pipeline connects the stages: frames are decoded (capture), kept
+// in per-worker flow tables (flow), named (names), classified (apps), placed
+// (geo, regions, client groups) and counted (metrics). Each worker owns its
+// decoder, flow table, name tracker, geo cache and counter shard, so the
+// per-packet path takes no lock.
+package pipeline
+
+import (
+	"net/netip"
+
+	"github.com/borderwatch/borderwatch/apps"
+	"github.com/borderwatch/borderwatch/config"
+	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/names"
+)
+
+// Config configures the pipeline.
+type Config struct {
+	// Workers is the number of flow workers (at least 1).
+	Workers int
+	Flow    flow.Config // MaxFlows is the total over all workers
+	Names   names.Config
+	// SeriesLimit is the traffic series budget; ASNLabel adds the asn label.
+	SeriesLimit int
+	ASNLabel    bool
+	// Endpoints keeps per-remote-address totals for the read report, at
+	// most MaxEndpoints addresses (the rest are summed as one "other").
+	Endpoints    bool
+	MaxEndpoints int
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Workers: 1, Flow: flow.DefaultConfig(), Names: names.DefaultConfig(), SeriesLimit: 10000, MaxEndpoints: 1 << 20}
+}
+
+// Policy is what placement needs besides the packet: databases, catalog,
+// local networks, home region, client groups. It is immutable; a reload
+// swaps in a new one.
+type Policy struct {
+	Geo    *geo.Resolver
+	Apps   *apps.Catalog
+	Local  *config.PrefixSet
+	Groups *config.GroupMatcher
+	// Home is the set of home-region country codes; empty means none is
+	// configured (then every region label is "unknown").
+	Home map[string]bool
+	// LocalAddrs are extra local addresses (the capture interfaces' own).
+	LocalAddrs []netip.Addr
+}
+
+func (p *Policy) isLocal(a netip.Addr) bool {
+	for _, l := range p.LocalAddrs {
+		if l == a {
+			return true
+		}
+	}
+	return p.Local.Contains(a)
+}
+
+func (p *Policy) region(country string) string {
+	if country == "" || len(p.Home) == 0 {
+		return "unknown"
+	}
+	if p.Home[country] {
+		return "home"
+	}
+	return "abroad"
+}

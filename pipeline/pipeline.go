@@ -1,0 +1,350 @@
+package pipeline
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/metrics"
+	"github.com/borderwatch/borderwatch/names"
+	"github.com/gopacket/gopacket/layers"
+)
+
+const (
+	batchPackets = 256
+	batchArena   = 256 << 10
+	queueBatches = 16
+)
+
+// batch carries decoded packets from a dispatcher to one worker. Payloads
+// are copied into arena, so the source can reuse its frame buffer.
+type batch struct {
+	pkts  []capture.Packet
+	arena []byte
+	op    batchOp
+	done  chan struct{}
+}
+
+type batchOp uint8
+
+const (
+	opPackets batchOp = iota
+	opBarrier         // ack when every earlier batch is handled
+	opDrain           // end every flow, then ack
+)
+
+type ctlOp uint8
+
+const (
+	ctlFlush ctlOp = iota
+	ctlExpire
+)
+
+type ctlReq struct {
+	op   ctlOp
+	now  int64
+	done chan struct{}
+}
+
+// Pipeline owns the workers and the state they share: the series interner,
+// the DNS name cache, the naming statistics and the current policy.
+type Pipeline struct {
+	cfg       Config
+	series    *metrics.Series
+	nameCache *names.Cache
+	nameStats *names.Stats
+	policy    atomic.Pointer[Policy]
+	workers   []*Worker
+	in        []chan *batch
+	ctl       []chan ctlReq
+	free      chan *batch
+	wg        sync.WaitGroup
+	closed    atomic.Bool
+
+	dispMu      sync.Mutex
+	dispatchers []*Dispatcher
+}
+
+// New starts cfg.Workers workers.
+func New(cfg Config, pol *Policy) (*Pipeline, error) {
+	if pol == nil || pol.Geo == nil || pol.Apps == nil || pol.Local == nil {
+		return nil, errors.New("pipeline: policy needs geo, apps and local networks")
+	}
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	p := &Pipeline{
+		cfg:       cfg,
+		series:    metrics.NewSeries(cfg.SeriesLimit, cfg.ASNLabel),
+		nameStats: &names.Stats{},
+		free:      make(chan *batch, cfg.Workers*queueBatches*2+8),
+	}
+	p.nameCache = names.NewCache(cfg.Names)
+	p.policy.Store(pol)
+	perWorker := max(cfg.Flow.MaxFlows/cfg.Workers, 16)
+	for i := 0; i < cfg.Workers; i++ {
+		w := newWorker(p, perWorker)
+		w.refreshPolicy()
+		p.workers = append(p.workers, w)
+		p.in = append(p.in, make(chan *batch, queueBatches))
+		p.ctl = append(p.ctl, make(chan ctlReq))
+	}
+	for i, w := range p.workers {
+		p.wg.Add(1)
+		go p.run(w, p.in[i], p.ctl[i])
+	}
+	return p, nil
+}
+
+func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
+	defer p.wg.Done()
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return
+			}
+			switch b.op {
+			case opPackets:
+				w.refreshPolicy()
+				for i := range b.pkts {
+					w.Handle(&b.pkts[i])
+				}
+				p.putBatch(b)
+			case opBarrier:
+				close(b.done)
+			case opDrain:
+				w.Drain()
+				close(b.done)
+			}
+		case r := <-ctl:
+			switch r.op {
+			case ctlFlush:
+				w.Flush()
+			case ctlExpire:
+				w.refreshPolicy()
+				w.ExpireIdle(r.now)
+			}
+			close(r.done)
+		}
+	}
+}
+
+func (p *Pipeline) getBatch() *batch {
+	select {
+	case b := <-p.free:
+		b.pkts = b.pkts[:0]
+		b.arena = b.arena[:0]
+		b.op = opPackets
+		return b
+	default:
+		return &batch{pkts: make([]capture.Packet, 0, batchPackets), arena: make([]byte, 0, batchArena)}
+	}
+}
+
+func (p *Pipeline) putBatch(b *batch) {
+	select {
+	case p.free <- b:
+	default:
+	}
+}
+
+// Series returns the series interner (metrics.Source).
+func (p *Pipeline) Series() *metrics.Series { return p.series }
+
+// Shards returns every counter shard: the workers' and the dispatchers'.
+func (p *Pipeline) Shards() []*metrics.Shard {
+	s := make([]*metrics.Shard, 0, len(p.workers)+2)
+	for _, w := range p.workers {
+		s = append(s, w.shard)
+	}
+	p.dispMu.Lock()
+	for _, d := range p.dispatchers {
+		s = append(s, d.shard)
+	}
+	p.dispMu.Unlock()
+	return s
+}
+
+// NameStats returns the naming statistics.
+func (p *Pipeline) NameStats() *names.Stats { return p.nameStats }
+
+// NameCache returns the shared DNS name cache.
+func (p *Pipeline) NameCache() *names.Cache { return p.nameCache }
+
+// Policy returns the current policy.
+func (p *Pipeline) Policy() *Policy { return p.policy.Load() }
+
+// SetPolicy swaps in a new policy (reload); workers pick it up at their
+// next batch. Counts are never lost: existing flows keep their placement.
+func (p *Pipeline) SetPolicy(pol *Policy) { p.policy.Store(pol) }
+
+// Flush asks every worker to move its flows' pending counts into its shard
+// and waits (at most timeout) for them, so a scrape sees current totals.
+func (p *Pipeline) Flush() { p.control(ctlFlush, 0, 2*time.Second) }
+
+// Expire asks every worker to end the flows idle at now (wall clock, for
+// live capture).
+func (p *Pipeline) Expire(now time.Time) { p.control(ctlExpire, now.UnixNano(), 5*time.Second) }
+
+func (p *Pipeline) control(op ctlOp, now int64, timeout time.Duration) {
+	if p.closed.Load() {
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	dones := make([]chan struct{}, len(p.workers))
+	for i := range p.workers {
+		dones[i] = make(chan struct{})
+		select {
+		case p.ctl[i] <- ctlReq{op: op, now: now, done: dones[i]}:
+		case <-t.C:
+			return
+		}
+	}
+	for _, d := range dones {
+		select {
+		case <-d:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// Finish processes everything dispatched so far and ends every flow, so
+// that all counts are final: first a barrier on every worker (DNS answers
+// handled anywhere are then known to all), then a drain.
+func (p *Pipeline) Finish() {
+	for _, op := range []batchOp{opBarrier, opDrain} {
+		dones := make([]chan struct{}, len(p.workers))
+		for i := range p.workers {
+			dones[i] = make(chan struct{})
+			p.in[i] <- &batch{op: op, done: dones[i]}
+		}
+		for _, d := range dones {
+			<-d
+		}
+	}
+}
+
+// Close stops the workers (after Finish, for final counts).
+func (p *Pipeline) Close() {
+	if p.closed.Swap(true) {
+		return
+	}
+	for _, c := range p.in {
+		close(c)
+	}
+	p.wg.Wait()
+}
+
+// Endpoints returns the per-remote-address totals (read report), merged
+// over the workers, and the total of the addresses past the limit. Call it
+// after Finish.
+func (p *Pipeline) Endpoints() (eps []*Endpoint, other Endpoint) {
+	for _, w := range p.workers {
+		for _, ep := range w.endpoints {
+			eps = append(eps, ep)
+		}
+		o := &w.otherEP
+		other.EgressBytes += o.EgressBytes
+		other.IngressBytes += o.IngressBytes
+		other.EgressPackets += o.EgressPackets
+		other.IngressPackets += o.IngressPackets
+		other.TransitBytes += o.TransitBytes
+		other.TransitPackets += o.TransitPackets
+	}
+	return eps, other
+}
+
+func (p *Pipeline) seriesLabels(id uint32) metrics.Labels {
+	l := p.series.Labels()
+	if int(id) < len(l) {
+		return l[id]
+	}
+	return metrics.Labels{}
+}
+
+// Workers returns the number of workers.
+func (p *Pipeline) Workers() int { return len(p.workers) }
+
+// Dispatcher decodes frames from one source and hands the packets to the
+// workers in batches: by flow hash over all workers, or all to one worker
+// (live capture with kernel fan-out, where the kernel already hashed). One
+// per source goroutine; not safe for concurrent use.
+type Dispatcher struct {
+	p      *Pipeline
+	dec    *capture.Decoder
+	shard  *metrics.Shard
+	target int // -1: hash over all workers
+	cur    []*batch
+	pkt    capture.Packet
+}
+
+// NewDispatcher returns a dispatcher; target is a worker index, or -1 to
+// spread packets over all workers by flow hash.
+func (p *Pipeline) NewDispatcher(target int) *Dispatcher {
+	d := &Dispatcher{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), target: target, cur: make([]*batch, len(p.workers))}
+	p.dispMu.Lock()
+	p.dispatchers = append(p.dispatchers, d)
+	p.dispMu.Unlock()
+	return d
+}
+
+// Shard returns the dispatcher's counters (frames read, skipped, errors).
+func (d *Dispatcher) Shard() *metrics.Shard { return d.shard }
+
+// Frame decodes one frame and queues it for its worker. data may be reused
+// by the caller as soon as Frame returns.
+func (d *Dispatcher) Frame(data []byte, lt layers.LinkType, ts int64) {
+	d.shard.PacketsRead.Add(1)
+	v, r := d.dec.Decode(data, lt, ts, &d.pkt)
+	if v != capture.Decoded {
+		d.shard.Skipped[r].Add(1)
+		return
+	}
+	i := d.target
+	if i < 0 {
+		// Dispatch by address pair (not ports), so that the later
+		// fragments of a datagram meet its first one.
+		a, b := d.pkt.Src, d.pkt.Dst
+		k, _ := flow.MakeKey(a, b, 0, 0, 0, d.pkt.IPv6, d.pkt.Context)
+		i = int(k.Hash() % uint64(len(d.p.workers)))
+	}
+	bt := d.cur[i]
+	if bt == nil {
+		bt = d.p.getBatch()
+		d.cur[i] = bt
+	}
+	if len(d.pkt.Payload) > cap(bt.arena)-len(bt.arena) {
+		d.send(i)
+		bt = d.p.getBatch()
+		d.cur[i] = bt
+	}
+	pl := d.pkt.Payload
+	n := len(bt.arena)
+	bt.arena = append(bt.arena, pl...)
+	d.pkt.Payload = bt.arena[n:len(bt.arena):len(bt.arena)]
+	bt.pkts = append(bt.pkts, d.pkt)
+	if len(bt.pkts) == cap(bt.pkts) {
+		d.send(i)
+	}
+}
+
+func (d *Dispatcher) send(i int) {
+	if b := d.cur[i]; b != nil && len(b.pkts) > 0 {
+		d.p.in[i] <- b
+		d.cur[i] = nil
+	}
+}
+
+// Send hands every partly filled batch to its worker (call it at the end of
+// input and when a live source is idle).
+func (d *Dispatcher) Send() {
+	for i := range d.cur {
+		d.send(i)
+	}
+}

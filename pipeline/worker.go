@@ -1,0 +1,413 @@
+package pipeline
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/metrics"
+	"github.com/borderwatch/borderwatch/names"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Entry flags (flow.Entry.Flags).
+const (
+	flagLocalA   = 1 << iota // endpoint A is local
+	flagLocalB               // endpoint B is local
+	flagPlaced               // series ids assigned
+	flagRename               // name changed since placement: place again
+	flagNameDone             // stop feeding the name tracker
+	flagCounted              // counted in flows_total
+	flagDNSTried             // the DNS cache was asked
+)
+
+// maxNamedPackets bounds how many packets of a flow are shown to the name
+// tracker: handshakes are in the first client flight.
+const maxNamedPackets = 16
+
+// nameRingSize is the number of flow names a worker remembers for reports.
+const nameRingSize = 1 << 16
+
+// Worker owns one shard of the flows. Not safe for concurrent use, except
+// for the atomics its collector reads.
+type Worker struct {
+	p       *Pipeline
+	dec     *capture.Decoder
+	table   *flow.Table
+	tracker *names.Tracker
+	geo     *geo.Cache
+	geoOf   *geo.Resolver
+	shard   *metrics.Shard
+	pkt     capture.Packet
+
+	names    [nameRingSize]string
+	nameGen  [nameRingSize]uint16
+	nameNext uint32
+
+	// DNS answer context, set before ParseDNS calls learn.
+	dnsClient netip.Addr
+	dnsTime   time.Time
+	learnFn   func(name string, addr netip.Addr, ttl uint32)
+
+	seriesCache map[metrics.Labels]uint32
+	endpoints   map[netip.Addr]*Endpoint
+	otherEP     Endpoint
+	policy      *Policy
+	dnsPorts    [65536 / 64]uint64 // bitset
+}
+
+func newWorker(p *Pipeline, maxFlows int) *Worker {
+	w := &Worker{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]uint32{}}
+	fc := p.cfg.Flow
+	fc.MaxFlows = maxFlows
+	w.table = flow.New(fc, w.evict)
+	w.tracker = names.NewTracker(p.cfg.Names, p.nameStats)
+	w.learnFn = w.learnDNS
+	if p.cfg.Endpoints {
+		w.endpoints = map[netip.Addr]*Endpoint{}
+	}
+	for _, port := range p.cfg.Names.DNSPorts {
+		w.dnsPorts[port/64] |= 1 << (port % 64)
+	}
+	return w
+}
+
+// Shard returns the worker's counters.
+func (w *Worker) Shard() *metrics.Shard { return w.shard }
+
+// refreshPolicy picks up a reloaded policy; called between packets.
+func (w *Worker) refreshPolicy() {
+	pol := w.p.policy.Load()
+	if pol == w.policy {
+		return
+	}
+	w.policy = pol
+	if w.geoOf != pol.Geo {
+		w.geoOf = pol.Geo
+		w.geo = pol.Geo.NewCache()
+	}
+	clear(w.seriesCache)
+}
+
+// HandleFrame decodes and counts one frame.
+func (w *Worker) HandleFrame(data []byte, lt layers.LinkType, ts int64) {
+	w.shard.PacketsRead.Add(1)
+	v, r := w.dec.Decode(data, lt, ts, &w.pkt)
+	if v != capture.Decoded {
+		w.shard.Skipped[r].Add(1)
+		return
+	}
+	w.Handle(&w.pkt)
+}
+
+// Handle counts one decoded packet into its flow.
+func (w *Worker) Handle(p *capture.Packet) {
+	k, reverse := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto, p.IPv6, p.Context)
+	h := k.Hash()
+	e, created := w.table.Get(&k, h, p.Timestamp)
+	side := flow.AtoB
+	if reverse {
+		side = flow.BtoA
+	}
+	if created {
+		w.shard.FlowsActive.Add(1)
+		e.Initiator = uint8(side)
+		pol := w.policy
+		if pol.isLocal(addrOf(&k.A, k.V6)) {
+			e.Flags |= flagLocalA
+		}
+		if pol.isLocal(addrOf(&k.B, k.V6)) {
+			e.Flags |= flagLocalB
+		}
+		if e.Flags&(flagLocalA|flagLocalB) == flagLocalA|flagLocalB {
+			e.Flags |= flagNameDone // internal: never placed, never named
+		}
+	}
+	e.Bytes[side] += uint64(p.IPLen)
+	e.Packets[side]++
+
+	if len(p.Payload) > 0 {
+		if p.Proto == 17 || p.Proto == 6 {
+			if w.isDNSPort(p.SrcPort) {
+				w.dnsAnswer(p)
+			}
+		}
+		if e.Flags&flagNameDone == 0 {
+			w.feedName(e, h, p, side)
+		}
+	}
+	w.table.Expire(p.Timestamp, 2)
+}
+
+func (w *Worker) isDNSPort(port uint16) bool { return w.dnsPorts[port/64]&(1<<(port%64)) != 0 }
+
+func (w *Worker) feedName(e *flow.Entry, h uint64, p *capture.Packet, side int) {
+	id := h ^ uint64(e.First)
+	name, src, done := w.tracker.Feed(id, p.Proto, side == int(e.Initiator), p.TCPSeq, p.Payload)
+	if name != "" {
+		e.NameRef = w.storeName(name)
+		e.NameSource = uint8(src)
+		e.Flags |= flagRename
+		done = true
+	}
+	if !done && e.Packets[0]+e.Packets[1] >= maxNamedPackets {
+		done = true
+	}
+	if done {
+		e.Flags |= flagNameDone
+		w.tracker.Forget(id)
+	}
+}
+
+func (w *Worker) dnsAnswer(p *capture.Packet) {
+	w.dnsClient = p.DstAddr()
+	w.dnsTime = time.Unix(0, p.Timestamp)
+	_ = names.ParseDNS(p.Payload, p.Proto == 6, w.p.nameStats, w.learnFn)
+}
+
+func (w *Worker) learnDNS(name string, addr netip.Addr, ttl uint32) {
+	w.p.nameCache.Learn(w.dnsClient, addr, name, ttl, w.dnsTime)
+}
+
+// storeName keeps name in the worker's ring and returns a reference:
+// bit 31 set, a 15-bit generation, a 16-bit slot. An overwritten slot makes
+// old references resolve to "" (the name is then missing from the report
+// only; the app was already classified).
+func (w *Worker) storeName(name string) uint32 {
+	i := w.nameNext % nameRingSize
+	w.nameNext++
+	w.nameGen[i]++
+	w.names[i] = name
+	return 1<<31 | (uint32(w.nameGen[i])&0x7fff)<<16 | i
+}
+
+func (w *Worker) name(ref uint32) string {
+	if ref&(1<<31) == 0 {
+		return ""
+	}
+	i := ref & 0xffff
+	if uint32(w.nameGen[i])&0x7fff != (ref>>16)&0x7fff {
+		return ""
+	}
+	return w.names[i]
+}
+
+func addrOf(a *[16]byte, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16(*a)
+	}
+	return netip.AddrFrom4([4]byte{a[12], a[13], a[14], a[15]})
+}
+
+// evict is called by the flow table for every flow that ends.
+func (w *Worker) evict(e *flow.Entry, r flow.EvictReason) {
+	w.flushEntry(e)
+	if e.Flags&flagNameDone == 0 {
+		w.tracker.Forget(e.Key.Hash() ^ uint64(e.First))
+	}
+	w.shard.FlowsActive.Add(-1)
+	if r != flow.EvictEnd {
+		w.shard.Evicted[r].Add(1)
+	}
+}
+
+// Flush moves every flow's pending counts into the shard.
+func (w *Worker) Flush() {
+	w.table.Range(w.flushEntry)
+}
+
+// Drain ends every flow (end of input).
+func (w *Worker) Drain() {
+	w.table.Drain()
+}
+
+// ExpireIdle sweeps the table at time now (for quiet live captures).
+func (w *Worker) ExpireIdle(now int64) {
+	w.table.Expire(now, w.table.Capacity()*2)
+}
+
+func (w *Worker) flushEntry(e *flow.Entry) {
+	if e.Packets[0] == 0 && e.Packets[1] == 0 {
+		return
+	}
+	local := e.Flags & (flagLocalA | flagLocalB)
+	if local == flagLocalA|flagLocalB {
+		w.shard.InternalBytes.Add(e.Bytes[0] + e.Bytes[1])
+		w.shard.InternalPackets.Add(e.Packets[0] + e.Packets[1])
+		e.Bytes, e.Packets = [2]uint64{}, [2]uint64{}
+		return
+	}
+	if e.Flags&flagPlaced == 0 || e.Flags&flagRename != 0 {
+		w.place(e)
+	}
+	for side := 0; side < 2; side++ {
+		if e.Packets[side] == 0 {
+			continue
+		}
+		w.shard.Add(e.Series[side], e.Bytes[side], e.Packets[side])
+	}
+	b := e.Bytes[0] + e.Bytes[1]
+	w.shard.NamedBytes[nameSourceIndex(e.NameSource)].Add(b)
+	if w.endpoints != nil {
+		w.countEndpoint(e)
+	}
+	e.Bytes, e.Packets = [2]uint64{}, [2]uint64{}
+}
+
+func nameSourceIndex(s uint8) int {
+	switch names.Source(s) {
+	case names.SourceDNS:
+		return 1
+	case names.SourceSNI:
+		return 2
+	case names.SourceQUIC:
+		return 3
+	case names.SourceHTTP:
+		return 4
+	}
+	return 0
+}
+
+// remote returns the flow's remote side: the non-local endpoint, or for
+// transit flows the responder (the destination of the first packet).
+func remoteSide(e *flow.Entry) int {
+	switch e.Flags & (flagLocalA | flagLocalB) {
+	case flagLocalA:
+		return flow.BtoA // B is remote; index of B's address is "B"
+	case flagLocalB:
+		return flow.AtoB
+	}
+	if e.Initiator == flow.AtoB {
+		return flow.BtoA
+	}
+	return flow.AtoB
+}
+
+// endpointAddr returns address of endpoint B when which == BtoA, else A.
+func endpointAddr(e *flow.Entry, which int) netip.Addr {
+	if which == flow.BtoA {
+		return addrOf(&e.Key.B, e.Key.V6)
+	}
+	return addrOf(&e.Key.A, e.Key.V6)
+}
+
+// place assigns the flow's series: geography of the remote address, name
+// and app, region, client group.
+func (w *Worker) place(e *flow.Entry) {
+	pol := w.policy
+	rs := remoteSide(e)
+	remote := endpointAddr(e, rs)
+	transit := e.Flags&(flagLocalA|flagLocalB) == 0
+	var local netip.Addr
+	if !transit {
+		local = endpointAddr(e, 1-rs)
+	}
+	info := w.geo.Lookup(remote)
+
+	name := w.name(e.NameRef)
+	if name == "" && !transit && e.Flags&flagDNSTried == 0 {
+		e.Flags |= flagDNSTried
+		if n, ok := w.p.nameCache.Lookup(local, remote, time.Unix(0, e.First)); ok {
+			name = n
+			e.NameRef = w.storeName(n)
+			e.NameSource = uint8(names.SourceDNS)
+		}
+	}
+	app := pol.Apps.Classify(name, info.ASN)
+
+	country := info.Country
+	if country == "" {
+		country = "unknown"
+	}
+	group := "default"
+	if !transit && pol.Groups != nil {
+		group = pol.Groups.Group(local)
+	}
+	asn := "unknown"
+	if info.ASN != 0 && w.p.cfg.ASNLabel {
+		asn = strconv.FormatUint(uint64(info.ASN), 10)
+	}
+	l := metrics.Labels{Country: country, Provider: info.Provider, App: app, Region: pol.region(info.Country), ClientGroup: group, ASN: asn}
+	if transit {
+		l.Direction = "transit"
+		id := w.seriesID(l)
+		e.Series = [2]uint32{id, id}
+	} else {
+		// The side whose packets go from local to remote is egress.
+		egressSide := flow.AtoB // packets A->B, A local
+		if rs == flow.AtoB {    // A is remote
+			egressSide = flow.BtoA
+		}
+		l.Direction = "egress"
+		e.Series[egressSide] = w.seriesID(l)
+		l.Direction = "ingress"
+		e.Series[1-egressSide] = w.seriesID(l)
+	}
+	if e.Flags&flagCounted == 0 {
+		e.Flags |= flagCounted
+		w.shard.Flows[e.Series[e.Initiator]].Add(1)
+		w.shard.NamedFlows[nameSourceIndex(e.NameSource)].Add(1)
+	}
+	e.Flags |= flagPlaced
+	e.Flags &^= flagRename
+}
+
+func (w *Worker) seriesID(l metrics.Labels) uint32 {
+	if id, ok := w.seriesCache[l]; ok {
+		return id
+	}
+	id := w.p.series.ID(l)
+	if len(w.seriesCache) < 4*w.p.series.Limit() {
+		w.seriesCache[l] = id
+	}
+	return id
+}
+
+// Endpoint is the read report's per-remote-address total.
+type Endpoint struct {
+	Addr                          netip.Addr
+	Name, App, Country, Org       string
+	Provider                      string
+	ASN                           uint32
+	EgressBytes, IngressBytes     uint64
+	EgressPackets, IngressPackets uint64
+	TransitBytes, TransitPackets  uint64
+	Flows                         uint64
+}
+
+func (w *Worker) countEndpoint(e *flow.Entry) {
+	rs := remoteSide(e)
+	remote := endpointAddr(e, rs)
+	ep := w.endpoints[remote]
+	if ep == nil {
+		if len(w.endpoints) >= w.p.cfg.MaxEndpoints/len(w.p.workers) {
+			ep = &w.otherEP
+		} else {
+			info := w.geo.Lookup(remote)
+			ep = &Endpoint{Addr: remote, Country: info.Country, Org: info.Org, Provider: info.Provider, ASN: info.ASN}
+			w.endpoints[remote] = ep
+		}
+	}
+	if n := w.name(e.NameRef); n != "" && ep.Name == "" {
+		ep.Name = n
+	}
+	if ep.App == "" || ep.App == "unknown" {
+		ep.App = w.p.seriesLabels(e.Series[0]).App
+	}
+	if e.Flags&(flagLocalA|flagLocalB) == 0 {
+		ep.TransitBytes += e.Bytes[0] + e.Bytes[1]
+		ep.TransitPackets += e.Packets[0] + e.Packets[1]
+		return
+	}
+	egressSide := flow.AtoB
+	if rs == flow.AtoB {
+		egressSide = flow.BtoA
+	}
+	ep.EgressBytes += e.Bytes[egressSide]
+	ep.EgressPackets += e.Packets[egressSide]
+	ep.IngressBytes += e.Bytes[1-egressSide]
+	ep.IngressPackets += e.Packets[1-egressSide]
+}

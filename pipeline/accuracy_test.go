@@ -42,7 +42,7 @@ var (
 // testPolicy uses the embedded databases and the default local networks.
 func testPolicy(t testing.TB) *Policy {
 	t.Helper()
-	geoOnce.Do(func() { geoRes, geoErr = geo.Open(geo.DefaultConfig()) })
+	geoOnce.Do(func() { geoRes, geoErr = geo.Open(geo.Config{CacheSize: 4096}) })
 	if geoErr != nil {
 		t.Fatal(geoErr)
 	}
@@ -55,16 +55,17 @@ func testPolicy(t testing.TB) *Policy {
 }
 
 // readAll runs a pipeline over files and returns it finished.
+// The caller closes it.
 func readAll(t testing.TB, pol *Policy, workers int, files ...string) *Pipeline {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Workers = workers
 	cfg.Endpoints = true
+	cfg.Flow.MaxFlows = 1 << 14
 	p, err := New(cfg, pol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Close)
 	d := p.NewDispatcher(-1)
 	for _, f := range files {
 		src, err := capture.OpenFile(f)
@@ -146,7 +147,9 @@ func TestGenpcapTruth(t *testing.T) {
 		t.Fatalf("truth has only %d remote addresses", len(want))
 	}
 	for _, workers := range []int{1, 3} {
-		got := endpointCounts(readAll(t, testPolicy(t), workers, pcap))
+		p := readAll(t, testPolicy(t), workers, pcap)
+		got := endpointCounts(p)
+		p.Close()
 		compareCounts(t, "workers="+strconv.Itoa(workers), got, want)
 	}
 }
@@ -254,6 +257,7 @@ func TestSharedCapturesTshark(t *testing.T) {
 		if transit != w.transit || internal != w.internal {
 			t.Errorf("%s: transit %d internal %d bytes, tshark %d and %d", name, transit, internal, w.transit, w.internal)
 		}
+		p.Close()
 		checked++
 	}
 	t.Logf("%d captures checked against tshark", checked)

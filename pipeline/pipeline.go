@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,22 +243,41 @@ func (p *Pipeline) Close() {
 }
 
 // Endpoints returns the per-remote-address totals (read report), merged
-// over the workers, and the total of the addresses past the limit. Call it
-// after Finish.
+// over the workers (an address talks to several local clients, whose flows
+// may live in different workers), and the total of the addresses past the
+// limit. Call it after Finish.
 func (p *Pipeline) Endpoints() (eps []*Endpoint, other Endpoint) {
+	merged := map[netip.Addr]*Endpoint{}
 	for _, w := range p.workers {
-		for _, ep := range w.endpoints {
-			eps = append(eps, ep)
+		for addr, ep := range w.endpoints {
+			m := merged[addr]
+			if m == nil {
+				c := *ep
+				merged[addr] = &c
+				eps = append(eps, &c)
+				continue
+			}
+			m.add(ep)
+			if m.Name == "" {
+				m.Name = ep.Name
+			}
+			if m.App == "" || m.App == "unknown" {
+				m.App = ep.App
+			}
 		}
-		o := &w.otherEP
-		other.EgressBytes += o.EgressBytes
-		other.IngressBytes += o.IngressBytes
-		other.EgressPackets += o.EgressPackets
-		other.IngressPackets += o.IngressPackets
-		other.TransitBytes += o.TransitBytes
-		other.TransitPackets += o.TransitPackets
+		other.add(&w.otherEP)
 	}
 	return eps, other
+}
+
+func (e *Endpoint) add(o *Endpoint) {
+	e.EgressBytes += o.EgressBytes
+	e.IngressBytes += o.IngressBytes
+	e.EgressPackets += o.EgressPackets
+	e.IngressPackets += o.IngressPackets
+	e.TransitBytes += o.TransitBytes
+	e.TransitPackets += o.TransitPackets
+	e.Flows += o.Flows
 }
 
 func (p *Pipeline) seriesLabels(id uint32) metrics.Labels {

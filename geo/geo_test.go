@@ -105,7 +105,7 @@ func testDBs(t *testing.T) (country, asn string) {
 		t.Fatal(err)
 	}
 	if err := geotest.WriteASN(asn, map[netip.Prefix]geotest.AS{
-		netip.MustParsePrefix("192.0.2.0/25"): {Number: 31898, Org: "Oracle Corporation"},
+		netip.MustParsePrefix("192.0.2.0/25"):  {Number: 31898, Org: "Oracle Corporation"},
 		netip.MustParsePrefix("2001:db8::/32"): {Number: 64500, Org: "Example Cloud"}}); err != nil {
 		t.Fatal(err)
 	}

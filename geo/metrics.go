@@ -5,7 +5,7 @@ import (
 )
 
 type collector struct {
-	r                      *Resolver
+	r                          *Resolver
 	lookups, hits, built, info *prometheus.Desc
 }
 

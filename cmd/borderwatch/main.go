@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -31,6 +30,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr)
+}
+
+// runContext runs borderwatch until ctx ends (signals, or a test).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := kingpin.New("borderwatch", "Tells where your traffic goes: per remote country, AS, hosting provider and app, and how much leaves your home region, from capture files or live interfaces, as Prometheus metrics.")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
@@ -63,8 +69,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logCfg.Writer = stderr
 	logger := promslog.New(&logCfg)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	switch cmd {
 	case lookupCmd.FullCommand():
@@ -79,5 +83,3 @@ func run(args []string, stdout, stderr io.Writer) int {
 func workersDefault() int {
 	return max(1, runtime.GOMAXPROCS(0)-1)
 }
-
-var _ = slog.Default

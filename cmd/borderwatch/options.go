@@ -51,8 +51,8 @@ type options struct {
 func (o *options) addCommon(app *kingpin.Application) {
 	app.Flag("config.file", "YAML configuration file: home region, named regions, local networks, client groups, provider and app extensions (see README, Configuration).").StringVar(&o.configFile)
 	app.Flag("config.check", "Validate --config.file and the databases, print the result and exit.").BoolVar(&o.configCheck)
-	app.Flag("geo.country-db", "Country database (MaxMind GeoIP2/GeoLite2 Country or City, DB-IP, IPinfo Lite .mmdb). Default: the embedded DB-IP Lite country database.").StringVar(&o.countryDB)
-	app.Flag("geo.asn-db", "ASN database (MaxMind GeoLite2 ASN, DB-IP ASN, IPinfo Lite .mmdb). Default: the embedded RouteViews/DB-IP ASN database.").StringVar(&o.asnDB)
+	app.Flag("geo.country-db", "Country database (MaxMind GeoIP2/GeoLite2 Country or City, DB-IP, IPinfo Lite .mmdb). Default: the embedded database (RIR whois data via ip-location-db, CC0).").StringVar(&o.countryDB)
+	app.Flag("geo.asn-db", "ASN database (MaxMind GeoLite2 ASN, DB-IP ASN, IPinfo Lite .mmdb). Default: the embedded database (RouteViews + RIRs + DB-IP ASN Lite via ip-location-db, CC BY 4.0).").StringVar(&o.asnDB)
 	app.Flag("geo.cache-size", "Geo lookups cached per worker.").Default("65536").IntVar(&o.geoCache)
 	app.Flag("geo.home-region", "Home region: ISO country codes and/or region sets, comma-separated (e.g. EU or EU,CH or US). Traffic to other countries is region=\"abroad\". Overrides home_region in the config file. Empty: every region label is \"unknown\".").StringVar(&o.homeRegion)
 	app.Flag("capture.local-network", "A prefix of local addresses, in addition to the defaults (RFC 1918, RFC 6598, loopback, link-local, ULA). Repeatable.").StringsVar(&o.localNets)

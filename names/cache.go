@@ -1,0 +1,117 @@
+package names
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const cacheShards = 64
+
+// Cache remembers, per client, the name each server address was resolved
+// from, until the record's TTL (clamped to floor and ceiling) runs out. It
+// is bounded (CacheEntries) and shared by all workers: sharded locks, taken
+// once per DNS answer and once per new flow, never per packet. Time is the
+// packets' time, so a capture file replays with its own clock.
+type Cache struct {
+	floor, ceiling time.Duration
+	perShard       int
+	seed           maphash.Seed
+	evictions      atomic.Uint64
+	shards         [cacheShards]cacheShard
+}
+
+type cacheKey struct{ client, server netip.Addr }
+
+type cacheEntry struct {
+	name    string
+	expires time.Time
+}
+
+type cacheShard struct {
+	mu sync.Mutex
+	m  map[cacheKey]cacheEntry
+}
+
+// NewCache returns a cache.
+func NewCache(cfg Config) *Cache {
+	cfg = cfg.withDefaults()
+	per := max(cfg.CacheEntries/cacheShards, 16)
+	c := &Cache{floor: cfg.TTLFloor, ceiling: cfg.TTLCeiling, perShard: per, seed: maphash.MakeSeed()}
+	for i := range c.shards {
+		c.shards[i].m = make(map[cacheKey]cacheEntry)
+	}
+	return c
+}
+
+func (c *Cache) shard(k cacheKey) *cacheShard {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	b := k.server.As16()
+	h.Write(b[:])
+	b = k.client.As16()
+	h.Write(b[:])
+	return &c.shards[h.Sum64()%cacheShards]
+}
+
+// Learn records that client resolved server as name.
+func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now time.Time) {
+	d := time.Duration(ttl) * time.Second
+	d = min(max(d, c.floor), c.ceiling)
+	k := cacheKey{client.Unmap(), server.Unmap()}
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
+		// Full: look at a few entries (map iteration starts at a random
+		// place), drop the expired ones, else the one expiring first.
+		var victim cacheKey
+		var soonest time.Time
+		seen := 0
+		for kk, e := range s.m {
+			if !e.expires.After(now) {
+				delete(s.m, kk)
+			} else if seen == 0 || e.expires.Before(soonest) {
+				victim, soonest = kk, e.expires
+			}
+			seen++
+			if seen == 8 {
+				break
+			}
+		}
+		if len(s.m) >= c.perShard {
+			delete(s.m, victim)
+		}
+		c.evictions.Add(1)
+	}
+	s.m[k] = cacheEntry{name: name, expires: now.Add(d)}
+}
+
+// Lookup returns the name client resolved server as, if still valid at now.
+func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) {
+	k := cacheKey{client.Unmap(), server.Unmap()}
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[k]
+	if !ok || now.After(e.expires) {
+		return "", false
+	}
+	return e.name, true
+}
+
+// Len returns the number of names held.
+func (c *Cache) Len() int {
+	n := 0
+	for i := range c.shards {
+		c.shards[i].mu.Lock()
+		n += len(c.shards[i].m)
+		c.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// Evictions returns how many live entries were dropped to make room.
+func (c *Cache) Evictions() uint64 { return c.evictions.Load() }

@@ -1,0 +1,30 @@
+package names
+
+// maxName is the longest name kept (DNS limit, text form).
+const maxName = 253
+
+// hostname validates and lower-cases a host name from the wire and returns
+// it as a new string (the only allocation a parser makes, once per found
+// name). One trailing dot is removed. Anything that is not made of letters,
+// digits, '-', '_' and '.' yields "": names are matched against catalogs
+// and may end up in metric labels.
+func hostname(b []byte) string {
+	if len(b) > 0 && b[len(b)-1] == '.' {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 || len(b) > maxName {
+		return ""
+	}
+	var buf [maxName]byte
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		default:
+			return ""
+		}
+		buf[i] = c
+	}
+	return string(buf[:len(b)])
+}

@@ -20,6 +20,7 @@ type slotMode uint8
 
 const (
 	modeHeadless slotMode = iota // TCP: first segment seen did not start a message
+	modeRejected                 // TCP: this side's stream starts with no message; wait for the other side
 	modeTLS
 	modeHTTP
 	modeQUIC
@@ -29,6 +30,7 @@ const (
 type slot struct {
 	flow uint64
 	mode slotMode
+	side bool   // the fromClient value of the sender of the first flight
 	base uint32 // TCP sequence number of buf[0]
 	segs int
 	used uint64 // tracker clock at last use, for recycling
@@ -79,18 +81,33 @@ func (t *Tracker) Feed(flowID uint64, proto uint8, fromClient bool, seq uint32, 
 	}
 	switch proto {
 	case 6:
-		if !fromClient {
-			// The server speaks: a client-first handshake is over or was
-			// never there.
-			if s != nil {
-				t.release(flowID)
+		if s != nil {
+			if fromClient == s.side {
+				return t.tcpSegment(s, flowID, seq, payload)
+			}
+			if len(payload) < minReply {
+				return "", SourceNone, false
+			}
+			// The other side speaks: the first flight is over, unless
+			// what was kept was no message start and this is one (a
+			// capture that begins with the end of a reply).
+			t.release(flowID)
+			if (s.mode == modeHeadless || s.mode == modeRejected) && (payload[0] == 0x16 || isHTTPRequest(payload)) {
+				return t.tcpFirst(flowID, fromClient, seq, payload)
 			}
 			return "", SourceNone, true
 		}
-		if s != nil {
-			return t.tcpSegment(s, flowID, seq, payload)
+		if !fromClient {
+			// A ClientHello or request from the "server": the direction
+			// was inferred from a capture that missed the flow's start.
+			if payload[0] == 0x16 || isHTTPRequest(payload) {
+				return t.tcpFirst(flowID, false, seq, payload)
+			}
+			// Junk in a SYN-ACK or a keepalive does not end the wait for
+			// the client; a server banner does.
+			return "", SourceNone, len(payload) >= minReply
 		}
-		return t.tcpFirst(flowID, seq, payload)
+		return t.tcpFirst(flowID, true, seq, payload)
 	case 17:
 		if s != nil {
 			if !fromClient {
@@ -114,6 +131,10 @@ func (t *Tracker) Feed(flowID uint64, proto uint8, fromClient bool, seq uint32, 
 	return "", SourceNone, true
 }
 
+// minReply is the payload size from the other side that ends the wait for
+// a first flight (smaller ones are junk in SYN-ACKs or keepalives).
+const minReply = 8
+
 // maybeQUIC is the cheap test for a client QUIC Initial (or gQUIC CHLO).
 func maybeQUIC(b []byte) bool {
 	if len(b) < 7 {
@@ -132,32 +153,35 @@ func maybeQUIC(b []byte) bool {
 }
 
 // tcpFirst handles the first client payload of a flow without a slot.
-func (t *Tracker) tcpFirst(flowID uint64, seq uint32, payload []byte) (string, Source, bool) {
+func (t *Tracker) tcpFirst(flowID uint64, side bool, seq uint32, payload []byte) (string, Source, bool) {
 	switch {
 	case payload[0] == 0x16:
 		sni, ech, err := clientHelloRecords(payload, t.scratch)
 		if err == ErrIncomplete {
-			return t.tcpStart(flowID, modeTLS, seq, payload)
+			return t.tcpStart(flowID, side, modeTLS, seq, payload)
 		}
 		return t.tlsResult(flowID, sni, ech, err)
 	case isHTTPRequest(payload):
 		v, r := parseHTTPHost(payload)
 		if r == httpIncomplete {
-			return t.tcpStart(flowID, modeHTTP, seq, payload)
+			return t.tcpStart(flowID, side, modeHTTP, seq, payload)
 		}
 		return t.httpResult(flowID, v, r)
 	}
+	if !side {
+		return "", SourceNone, true
+	}
 	// Perhaps a later segment of a ClientHello that overtook the first:
 	// keep it until the next client segment tells.
-	return t.tcpStart(flowID, modeHeadless, seq, payload)
+	return t.tcpStart(flowID, side, modeHeadless, seq, payload)
 }
 
-func (t *Tracker) tcpStart(flowID uint64, mode slotMode, seq uint32, payload []byte) (string, Source, bool) {
+func (t *Tracker) tcpStart(flowID uint64, side bool, mode slotMode, seq uint32, payload []byte) (string, Source, bool) {
 	s := t.alloc(flowID, mode)
 	if s == nil {
 		return "", SourceNone, true
 	}
-	s.base = seq
+	s.base, s.side = seq, side
 	return t.tcpSegment(s, flowID, seq, payload)
 }
 
@@ -166,7 +190,13 @@ func (t *Tracker) tcpStart(flowID uint64, mode slotMode, seq uint32, payload []b
 func (t *Tracker) tcpSegment(s *slot, flowID uint64, seq uint32, payload []byte) (string, Source, bool) {
 	s.segs++
 	if s.segs > t.cfg.MaxSegments {
+		if s.mode == modeRejected {
+			return t.giveUp(flowID)
+		}
 		return t.overflow(flowID)
+	}
+	if s.mode == modeRejected {
+		return "", SourceNone, false
 	}
 	off := int(int32(seq - s.base))
 	if off < 0 {
@@ -202,8 +232,10 @@ func (t *Tracker) tcpSegment(s *slot, flowID uint64, seq uint32, payload []byte)
 			s.mode = modeHTTP
 		case off > 0:
 			// The flow's first segment was its start after all: neither
-			// TLS nor HTTP.
-			return t.giveUp(flowID)
+			// TLS nor HTTP from this side. Keep the slot (without data)
+			// in case the other side turns out to be the client.
+			s.mode = modeRejected
+			return "", SourceNone, false
 		default:
 			return "", SourceNone, false
 		}

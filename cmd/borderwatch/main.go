@@ -9,10 +9,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
@@ -59,6 +61,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	lookupCmd := app.Command("lookup", "Print what the geo databases say about addresses: country, ASN, organisation, provider.")
 	lookupAddrs := lookupCmd.Arg("address", "IPv4 or IPv6 addresses").Required().Strings()
 
+	healthCmd := app.Command("healthcheck", "Exit 0 if the daemon at --url answers /-/healthy (for container health checks).")
+	healthURL := healthCmd.Flag("url", "The daemon's health endpoint.").Default("http://127.0.0.1" + defaultListen + "/-/healthy").String()
+
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "borderwatch: %v (see borderwatch --help)\n", err)
@@ -73,6 +78,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	switch cmd {
 	case lookupCmd.FullCommand():
 		return lookup(o, *lookupAddrs, stdout, stderr)
+	case healthCmd.FullCommand():
+		return healthcheck(*healthURL, stderr)
 	case readCmd.FullCommand():
 		return read(ctx, o, logger, stdout, stderr)
 	default:
@@ -82,4 +89,19 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func workersDefault() int {
 	return max(1, runtime.GOMAXPROCS(0)-1)
+}
+
+func healthcheck(url string, stderr io.Writer) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "borderwatch: %v\n", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "borderwatch: %s: %s\n", url, resp.Status)
+		return 1
+	}
+	return 0
 }

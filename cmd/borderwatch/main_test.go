@@ -235,6 +235,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"lookup", "--geo.country-db", asnAsCountry, "8.8.8.8"}, 1, "given as the country database"},
 		{[]string{"read", "--geo.home-region", "EU,ATLANTIS", cut}, 1, "ATLANTIS"},
 		{[]string{"run"}, 2, "nothing to capture"},
+		{[]string{"healthcheck", "--url", "http://" + freePort(t) + "/-/healthy"}, 1, "connection refused"},
 	} {
 		_, stderr, code := borderwatch(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
@@ -309,6 +310,9 @@ func TestDaemon(t *testing.T) {
 	}
 	if code, _ := get("/-/healthy"); code != 200 {
 		t.Errorf("healthy: %d", code)
+	}
+	if _, e, code := borderwatch(t, "healthcheck", "--url", base+"/-/healthy"); code != 0 {
+		t.Errorf("healthcheck: %d %s", code, e)
 	}
 	// A broken config on reload keeps the running one.
 	os.WriteFile(cfg, []byte("home_region: [EU]\nclient_groups:\n  - name: lab\n    prefixes: [192.168.1.0/33]\n"), 0o644)

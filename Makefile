@@ -10,6 +10,10 @@ build:
 test:
 	$(GO) test -race -count=1 ./...
 
+# Every fuzz target for $(FUZZTIME) each (CI runs it).
+fuzz:
+	FUZZTIME=$(FUZZTIME) .ci/fuzz
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

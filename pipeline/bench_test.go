@@ -80,7 +80,7 @@ func BenchmarkWorker(b *testing.B) {
 		}
 		f := &frames[k]
 		w.HandleFrame(f.data, f.lt, f.ts+lap*(span+int64(120e9)))
-		if i%100000 == 99999 {
+		if i%1000000 == 999999 {
 			w.Flush() // a scrape
 		}
 	}
@@ -112,7 +112,7 @@ func BenchmarkWorkerEstablished(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		f := &frames[i%len(frames)]
 		w.HandleFrame(f.data, f.lt, last) // same time: no flow expires
-		if i%100000 == 99999 {
+		if i%1000000 == 999999 {
 			w.Flush()
 		}
 	}

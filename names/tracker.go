@@ -131,6 +131,10 @@ func (t *Tracker) Feed(flowID uint64, proto uint8, fromClient bool, seq uint32, 
 	return "", SourceNone, true
 }
 
+// maxHeadless is the number of client segments kept while waiting for an
+// overtaken ClientHello start (a post-quantum hello spans 2-3 segments).
+const maxHeadless = 3
+
 // minReply is the payload size from the other side that ends the wait for
 // a first flight (smaller ones are junk in SYN-ACKs or keepalives).
 const minReply = 8
@@ -230,10 +234,10 @@ func (t *Tracker) tcpSegment(s *slot, flowID uint64, seq uint32, payload []byte)
 			s.mode = modeTLS
 		case isHTTPRequest(head):
 			s.mode = modeHTTP
-		case off > 0:
-			// The flow's first segment was its start after all: neither
-			// TLS nor HTTP from this side. Keep the slot (without data)
-			// in case the other side turns out to be the client.
+		case s.segs >= maxHeadless:
+			// No message start came before the later segments: this
+			// side's stream is neither TLS nor HTTP. Keep the slot
+			// (without data) in case the other side is the client.
 			s.mode = modeRejected
 			return "", SourceNone, false
 		default:

@@ -5,10 +5,21 @@ const maxName = 253
 
 // hostname validates and lower-cases a host name from the wire and returns
 // it as a new string (the only allocation a parser makes, once per found
-// name). One trailing dot is removed. Anything that is not made of letters,
+// name). A ":port" suffix and one trailing dot is removed. Anything that is not made of letters,
 // digits, '-', '_' and '.' yields "": names are matched against catalogs
 // and may end up in metric labels.
 func hostname(b []byte) string {
+	// A ":port" suffix (seen in SNIs of test clients) is not part of the name.
+	for i := len(b) - 1; i > 0; i-- {
+		c := b[i]
+		if c == ':' && i < len(b)-1 {
+			b = b[:i]
+			break
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+	}
 	if len(b) > 0 && b[len(b)-1] == '.' {
 		b = b[:len(b)-1]
 	}

@@ -162,6 +162,8 @@ type quicAssembler struct {
 	got    ranges
 	hdr    [256]byte // unprotected header scratch
 	plain  []byte    // decrypted payload scratch
+	// decrypted counts the Initial packets decrypted for this flow.
+	decrypted int
 }
 
 type quicStatus uint8
@@ -232,16 +234,33 @@ func (a *quicAssembler) datagram(d []byte, stats *Stats) (sni []byte, st quicSta
 			return nil, quicGiveUp, ErrQUICMalformed
 		}
 		if initial {
-			if !a.keys.matches(version, dcid) {
+			// Initial keys come from the DCID of the client's first
+			// Initial and survive the switch to the server's CID; only a
+			// Retry makes the client derive new ones from a new DCID.
+			if a.keys.aead == nil || a.keys.version != version {
 				if err := a.keys.derive(version, dcid, salt, v2); err != nil {
 					return nil, quicGiveUp, ErrQUICMalformed
 				}
 			}
 			payload, err := a.decrypt(d[:end], p)
+			if err != nil && !a.keys.matches(version, dcid) {
+				old := a.keys
+				if a.keys.derive(version, dcid, salt, v2) == nil {
+					payload, err = a.decrypt(d[:end], p)
+				}
+				if err != nil {
+					a.keys = old
+				}
+			}
 			if err != nil {
 				stats.QUICDecryptFailed.Add(1)
-				return nil, quicGiveUp, err
+				if a.decrypted == 0 {
+					return nil, quicGiveUp, err
+				}
+				d = d[end:]
+				continue
 			}
+			a.decrypted++
 			stats.QUICInitials.Add(1)
 			if version == gquicQ050 {
 				return gquicCHLO(payload, stats)

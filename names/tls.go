@@ -185,18 +185,22 @@ func helloSNI(m []byte) (sni []byte, ech bool, err error) {
 	return sni, ech, nil
 }
 
+// maxRanges bounds the disjoint byte ranges of a reassembly (Chrome cuts
+// its QUIC ClientHello into many small CRYPTO frames in random order).
+const maxRanges = 32
+
 // ranges is a small sorted list of received byte ranges [start, end).
 type ranges struct {
-	iv [8][2]int
+	iv [maxRanges][2]int
 	n  int
 }
 
-// add merges [start, end); false when more than 8 disjoint ranges result.
+// add merges [start, end); false when more than maxRanges disjoint ranges result.
 func (r *ranges) add(start, end int) bool {
 	if start >= end {
 		return true
 	}
-	var tmp [9][2]int
+	var tmp [maxRanges + 1][2]int
 	n, placed := 0, false
 	for k := 0; k < r.n; k++ {
 		if !placed && start < r.iv[k][0] {

@@ -298,7 +298,8 @@ func (t *Tracker) httpResult(flowID uint64, v []byte, r httpResult) (string, Sou
 
 func (t *Tracker) quicDatagram(s *slot, flowID uint64, payload []byte) (string, Source, bool) {
 	s.segs++
-	if s.segs > t.cfg.MaxSegments {
+	// Chrome spreads its hello over Initials mixed with 0-RTT datagrams.
+	if s.segs > 2*t.cfg.MaxSegments {
 		return t.overflow(flowID)
 	}
 	b, st, err := s.quic.datagram(payload, t.stats)
@@ -360,6 +361,7 @@ func (t *Tracker) alloc(flowID uint64, mode slotMode) *slot {
 		s.quic.stream = s.buf
 		s.quic.got = ranges{}
 		s.quic.keys.aead = nil
+		s.quic.decrypted = 0
 	}
 	t.index[flowID] = i
 	return s

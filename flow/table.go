@@ -115,6 +115,7 @@ func (r EvictReason) String() string {
 // Table is the flow table. Not safe for concurrent use.
 type Table struct {
 	slots   []Entry
+	maxSlot int // the slot count at the hard limit
 	mask    uint64
 	count   int
 	limit   int
@@ -131,9 +132,14 @@ func New(cfg Config, onEvict func(e *Entry, r EvictReason)) *Table {
 	if cfg.MaxFlows < 16 {
 		cfg.MaxFlows = 16
 	}
-	n := uint64(1) << bits.Len64(uint64(cfg.MaxFlows)*2-1) // load factor <= 0.5
+	maxSlots := uint64(1) << bits.Len64(uint64(cfg.MaxFlows)*2-1) // load factor <= 0.5 at the limit
+	// Start small and double while the table is a quarter full, up to
+	// maxSlots: a table sized to the flows present stays in the CPU caches
+	// and TLB, and short probe chains keep lookups fast.
+	n := min(maxSlots, initialSlots)
 	return &Table{
 		slots:   make([]Entry, n),
+		maxSlot: int(maxSlots),
 		mask:    n - 1,
 		limit:   cfg.MaxFlows,
 		idle:    cfg.IdleTimeout.Nanoseconds(),
@@ -175,6 +181,10 @@ func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
 		}
 		i = (i + 1) & t.mask
 	}
+	if t.count+1 > len(t.slots)/4 && len(t.slots) < t.maxSlot {
+		t.grow()
+		return t.Get(k, h, now)
+	}
 	if t.count >= t.limit {
 		// Evict the first flow at or after the new key's home slot: O(1)
 		// on average, and spreads evictions uniformly over the table.
@@ -189,6 +199,29 @@ func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
 	*s = Entry{Key: *k, First: now, Last: now, used: true}
 	t.count++
 	return s, true
+}
+
+// initialSlots is the starting size of a table (it grows to its limit).
+const initialSlots = 1 << 12
+
+// grow doubles the slot array and re-inserts every entry. It allocates,
+// but only while the number of live flows reaches a new high.
+func (t *Table) grow() {
+	old := t.slots
+	n := len(old) * 2
+	t.slots = make([]Entry, n)
+	t.mask = uint64(n - 1)
+	t.cursor = 0
+	for i := range old {
+		if !old[i].used {
+			continue
+		}
+		j := old[i].Key.Hash() & t.mask
+		for t.slots[j].used {
+			j = (j + 1) & t.mask
+		}
+		t.slots[j] = old[i]
+	}
 }
 
 // remove deletes slot i with backward-shift deletion (no tombstones).

@@ -81,6 +81,25 @@ func TestTableAgainstMap(t *testing.T) {
 	}
 }
 
+func TestGrowKeepsEntries(t *testing.T) {
+	tab := New(Config{MaxFlows: 100000, IdleTimeout: time.Hour}, nil)
+	start := len(tab.slots)
+	for i := 0; i < 50000; i++ {
+		k := key(i)
+		e, _ := tab.Get(&k, k.Hash(), 0)
+		e.Bytes[0] = uint64(i)
+	}
+	if len(tab.slots) <= start || tab.Len() != 50000 {
+		t.Fatalf("slots %d (from %d), len %d", len(tab.slots), start, tab.Len())
+	}
+	for i := 0; i < 50000; i++ {
+		k := key(i)
+		if e, created := tab.Get(&k, k.Hash(), 0); created || e.Bytes[0] != uint64(i) {
+			t.Fatalf("entry %d lost in growth", i)
+		}
+	}
+}
+
 func TestExpire(t *testing.T) {
 	var ended []EvictReason
 	tab := New(Config{MaxFlows: 1000, IdleTimeout: time.Second, ActiveTimeout: 10 * time.Second}, func(e *Entry, r EvictReason) { ended = append(ended, r) })

@@ -46,6 +46,7 @@ type options struct {
 	top          int
 	maxEndpoints int
 	progress     string
+	cpuProfile   string
 }
 
 func (o *options) addCommon(app *kingpin.Application) {
@@ -77,6 +78,7 @@ func (o *options) addRead(c *kingpin.CmdClause) {
 	c.Flag("format", "Output: table (for people), json, or prometheus (the text exposition format, exactly what a scrape would return).").Default("table").EnumVar(&o.format, "table", "json", "prometheus")
 	c.Flag("top", "Rows per breakdown and endpoints listed (0: all).").Default("20").IntVar(&o.top)
 	c.Flag("report.max-endpoints", "Remote addresses tracked for the report; the rest are summed as \"other\".").Default("1048576").IntVar(&o.maxEndpoints)
+	c.Flag("debug.cpu-profile", "Write a Go CPU profile of the read to this file.").Hidden().StringVar(&o.cpuProfile)
 	c.Flag("progress", "Progress line on standard error: auto (when it is a terminal), always, never.").Default("auto").EnumVar(&o.progress, "auto", "always", "never")
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
@@ -37,6 +38,16 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 		return 1
 	}
 	defer p.Close()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "borderwatch: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	d := p.NewDispatcher(-1)
 	status := 0
 	for _, path := range o.readFiles {

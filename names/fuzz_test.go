@@ -122,7 +122,11 @@ func FuzzTrackerFeed(f *testing.F) {
 			}
 			fromClient := c&0x80 == 0
 			for _, proto := range []uint8{6, 17} {
-				name, _, _ := tr.Feed(uint64(i%3)+uint64(proto)<<8, proto, fromClient, seq, data[start:end])
+				id := uint64(i%3) + uint64(proto)<<8
+				if c&0x20 != 0 {
+					id = uint64(i % 3) // shared by both protocols
+				}
+				name, _, _ := tr.Feed(id, proto, fromClient, seq, data[start:end])
 				if len(name) > maxName {
 					t.Fatalf("name too long")
 				}
@@ -130,6 +134,7 @@ func FuzzTrackerFeed(f *testing.F) {
 			pos = end
 		}
 		for id := range uint64(3) {
+			tr.Forget(id)
 			tr.Forget(id + 6<<8)
 			tr.Forget(id + 17<<8)
 		}

@@ -434,7 +434,9 @@ func gquicCHLO(b []byte, stats *Stats) ([]byte, quicStatus, error) {
 // UDP datagram (coalesced packets included) whose CRYPTO frames hold a
 // whole ClientHello. It returns ErrIncomplete when the ClientHello
 // continues in later datagrams (use a Tracker for those), ErrNotQUIC for a
-// datagram that is not a client Initial of a known version.
+// datagram that is not a client Initial of a known version. It allocates
+// its reassembly buffer and keys on every call: the packet path uses a
+// Tracker.
 func ParseQUICInitial(datagram []byte) (sni string, err error) {
 	a := quicAssembler{stream: make([]byte, DefaultConfig().MaxHelloBytes)}
 	var stats Stats

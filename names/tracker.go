@@ -77,6 +77,11 @@ func (t *Tracker) Feed(flowID uint64, proto uint8, fromClient bool, seq uint32, 
 			s = &t.slots[i]
 			t.clock++
 			s.used = t.clock
+			if (s.mode == modeQUIC) != (proto == 17) {
+				// A flow id reused for another protocol without Forget.
+				t.release(flowID)
+				s = nil
+			}
 		}
 	}
 	switch proto {

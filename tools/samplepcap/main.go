@@ -39,6 +39,8 @@ var services = []service{
 	{"dns.google", "8.8.8.8", "tls", 8_000},
 	{"objectstorage.us-ashburn-1.oraclecloud.com", "129.213.0.10", "tls", 700_000},
 	{"www.alibabacloud.com", "47.74.0.10", "tls", 250_000},
+	{"www.lemon8-app.com", "161.117.0.10", "tls", 180_000},
+	{"www.capcut.com", "8.219.0.20", "quic", 220_000},
 	{"weixin.qq.com", "43.129.0.10", "tls", 120_000},
 	{"www.wikipedia.org", "185.15.59.224", "tls", 90_000},
 	{"example.org", "93.184.215.14", "http", 20_000},

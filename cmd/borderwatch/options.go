@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"time"
 
@@ -37,6 +38,13 @@ type options struct {
 	files      []string
 	fileRate   float64
 	interfaces []string
+	filter     string
+	filterBPF  string
+	promisc    bool
+	snapLen    int
+	blockSize  int
+	numBlocks  int
+	pollTO     time.Duration
 	web        *web.FlagConfig
 	metricPath string
 
@@ -70,6 +78,13 @@ func (o *options) addRun(c *kingpin.CmdClause) {
 	c.Flag("capture.file", "Capture file to read (pcap, pcapng, optionally gzip-compressed; - for standard input). Repeatable. The daemon keeps serving the final counts after the files end.").StringsVar(&o.files)
 	c.Flag("capture.file-rate", "Read capture files at most this many packets per second (0: as fast as possible), e.g. to watch counters grow in a demo or a test.").Default("0").Float64Var(&o.fileRate)
 	c.Flag("capture.interface", "Network interface to capture from live (AF_PACKET, Linux). Repeatable; \"any\" captures on all.").StringsVar(&o.interfaces)
+	c.Flag("capture.filter", "Capture filter in tcpdump syntax (e.g. 'not port 22'), applied in the kernel; compiled by libpcap loaded at run time.").StringVar(&o.filter)
+	c.Flag("capture.filter-bpf", "File with a compiled classic BPF program (the output of tcpdump -ddd), applied in the kernel; needs no libpcap.").StringVar(&o.filterBPF)
+	c.Flag("capture.promiscuous", "Put the interfaces in promiscuous mode (needs CAP_NET_ADMIN).").BoolVar(&o.promisc)
+	c.Flag("capture.snaplen", "Bytes kept per frame.").Default("262144").IntVar(&o.snapLen)
+	c.Flag("capture.block-size", "TPACKET_V3 ring block size in bytes.").Default("1048576").IntVar(&o.blockSize)
+	c.Flag("capture.num-blocks", "TPACKET_V3 ring blocks per socket (ring size = block size x blocks).").Default("64").IntVar(&o.numBlocks)
+	c.Flag("capture.poll-timeout", "How long a worker waits for frames before flushing its batch and checking the interface.").Default("100ms").DurationVar(&o.pollTO)
 	c.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricPath)
 }
 
@@ -158,7 +173,12 @@ func (o *options) pipelineConfig(forFiles bool) pipeline.Config {
 	pc := pipeline.DefaultConfig()
 	pc.Workers = o.workers
 	if pc.Workers <= 0 {
+		// Files: one reader goroutine decodes, the rest count. Live: the
+		// kernel's fan-out dispatches, one socket and worker per core.
 		pc.Workers = workersDefault()
+		if !forFiles {
+			pc.Workers = runtime.GOMAXPROCS(0)
+		}
 	}
 	pc.Flow = flow.Config{MaxFlows: o.maxFlows, IdleTimeout: o.idle, ActiveTimeout: o.active}
 	pc.SeriesLimit = o.seriesLimit

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"io"
 	"net"
 	"net/netip"
@@ -242,7 +243,7 @@ func TestDecodeNotPlaced(t *testing.T) {
 
 // TestDecodeNeverPanics cuts and flips real frames at every offset.
 func TestDecodeNeverPanics(t *testing.T) {
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	src, err := OpenFile(filepath.Join(root, "pcaps/zeek/Traces/tunnels/vxlan.pcap"))
 	if err != nil {
 		t.Fatal(err)

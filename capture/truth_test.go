@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"io"
 	"io/fs"
 	"net/netip"
@@ -30,22 +31,6 @@ import (
 var updateTruth = flag.Bool("update-truth", false, "regenerate testdata/tshark-truth.tsv.gz by running tshark on every shared capture")
 
 const truthFile = "testdata/tshark-truth.tsv.gz"
-
-// sharedDir finds ../shared (next to the repository), or $BORDERWATCH_SHARED.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("BORDERWATCH_SHARED"); d != "" {
-		return d
-	}
-	for _, d := range []string{"../../shared", "../../../shared"} {
-		if st, err := os.Stat(filepath.Join(d, "pcaps")); err == nil && st.IsDir() {
-			abs, _ := filepath.Abs(d)
-			return abs
-		}
-	}
-	t.Skip("shared captures not found: set BORDERWATCH_SHARED to the directory holding pcaps/")
-	return ""
-}
 
 func captureFiles(t testing.TB, root string) []string {
 	var files []string
@@ -348,7 +333,7 @@ func truthExceptions(t *testing.T) map[string]string {
 // packets per address pair equal tshark's exactly, and so does the number
 // of frames without a placeable IP header.
 func TestDecodeMatchesTshark(t *testing.T) {
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	files := captureFiles(t, root)
 	if *updateTruth {
 		if _, err := exec.LookPath("tshark"); err != nil {
@@ -421,7 +406,7 @@ func TestTruthFileMatchesTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed (apt-get install tshark); CI installs it")
 	}
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	truth, order := readTruth(t)
 	step := max(len(order)/40, 1)
 	for i := 0; i < len(order); i += step {

@@ -3,6 +3,7 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,18 +15,6 @@ import (
 	"github.com/borderwatch/borderwatch/capture"
 )
 
-func sharedDir(t *testing.T) string {
-	if d := os.Getenv("BORDERWATCH_SHARED"); d != "" {
-		return d
-	}
-	if _, err := os.Stat("../../shared/pcaps"); err == nil {
-		abs, _ := filepath.Abs("../../shared")
-		return abs
-	}
-	t.Skip("shared captures not found: set BORDERWATCH_SHARED")
-	return ""
-}
-
 // TestEndToEndPrometheus runs a real Prometheus server against a real
 // borderwatch daemon reading a shared capture and the sample capture at a
 // paced rate, loads the rules, and proves every dashboard query and every
@@ -36,7 +25,7 @@ func TestEndToEndPrometheus(t *testing.T) {
 	if err != nil {
 		t.Skip("prometheus not installed (apt-get install prometheus); CI installs it")
 	}
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "bw.yml")
 	// sites.pcapng's client (192.168.1.250) and the sample's 192.168.1.10

@@ -1,6 +1,7 @@
 package names
 
 import (
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 // tshark's decode (testdata/dns_tshark.tsv, made by dns_tshark.sh): per
 // response, the question name and the set of A/AAAA addresses.
 func TestDNSCaptures(t *testing.T) {
-	pcaps := filepath.Join(sharedDir(t), "pcaps")
+	pcaps := filepath.Join(testenv.SharedDir(t), "pcaps")
 	b, err := os.ReadFile(filepath.Join("testdata", "dns_tshark.tsv"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package names
 
 import (
 	"bufio"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ func learnFlow(tr *Tracker, id uint64, proto uint8, client netip.AddrPort, pkts 
 }
 
 func TestNDPIAccuracy(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "pcaps", "ndpi")
+	dir := filepath.Join(testenv.SharedDir(t), "pcaps", "ndpi")
 	results, err := filepath.Glob(filepath.Join(dir, "result", "*.out"))
 	if err != nil || len(results) == 0 {
 		t.Fatalf("no nDPI results in %s: %v", dir, err)

@@ -7,26 +7,11 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
-
-// sharedDir returns the shared test material directory, or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("BORDERWATCH_SHARED")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "pcaps")); err != nil {
-		t.Skipf("shared captures not found at %s (set BORDERWATCH_SHARED): %v", dir, err)
-	}
-	return dir
-}
 
 // pkt is one decoded transport-layer packet of a capture.
 type pkt struct {

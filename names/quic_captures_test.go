@@ -1,6 +1,7 @@
 package names
 
 import (
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 // packets, retry, out-of-order CRYPTO frames) against tshark's SNI
 // (testdata/quic_tshark.tsv, made by testdata/quic_tshark.sh).
 func TestQUICCaptures(t *testing.T) {
-	pcaps := filepath.Join(sharedDir(t), "pcaps")
+	pcaps := filepath.Join(testenv.SharedDir(t), "pcaps")
 	b, err := os.ReadFile(filepath.Join("testdata", "quic_tshark.tsv"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/json"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"io"
 	"net/netip"
 	"os"
@@ -19,19 +20,6 @@ import (
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/geo"
 )
-
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("BORDERWATCH_SHARED"); d != "" {
-		return d
-	}
-	if st, err := os.Stat("../../shared/pcaps"); err == nil && st.IsDir() {
-		abs, _ := filepath.Abs("../../shared")
-		return abs
-	}
-	t.Skip("shared captures not found: set BORDERWATCH_SHARED to the directory holding pcaps/ and bench/")
-	return ""
-}
 
 var (
 	geoOnce sync.Once
@@ -107,7 +95,7 @@ func endpointCounts(p *Pipeline) map[netip.Addr]dirCounts {
 
 func genpcap(t testing.TB, packets int) (pcap, truth string) {
 	t.Helper()
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	dir := t.TempDir()
 	pcap, truth = filepath.Join(dir, "gen.pcap"), filepath.Join(dir, "gen.truth.json")
 	cmd := exec.Command("go", "run", ".", "-o", pcap, "-packets", strconv.Itoa(packets), "-ranges", "../server-prefixes.txt", "-truth", truth)
@@ -183,7 +171,7 @@ func compareCounts(t *testing.T, what string, got, want map[netip.Addr]dirCounts
 // the capture package, made by tshark), with directions from the default
 // local networks; transit and internal totals match too.
 func TestSharedCapturesTshark(t *testing.T) {
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	f, err := os.Open("../capture/testdata/tshark-truth.tsv.gz")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,7 +58,7 @@ func readNDPI(t *testing.T, path string) []ndpiFlow {
 // same IP-layer bytes (summed from the decoder, which the capture package
 // checks against tshark, over nDPI's 5-tuples).
 func TestTikTokBytesMatchNDPI(t *testing.T) {
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	pcap := filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng")
 	var want struct{ pkts, bytes uint64 }
 	tuples := map[string]bool{}

@@ -23,12 +23,7 @@ import (
 
 // daemon implements `borderwatch run`.
 func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writer) int {
-	cfg, err := o.loadConfig()
-	if err != nil {
-		logger.Error("loading configuration", "err", err)
-		return 1
-	}
-	st, err := o.buildPolicy(cfg, nil)
+	st, err := o.settings()
 	if err != nil {
 		logger.Error("starting", "err", err)
 		return 1

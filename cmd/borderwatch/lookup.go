@@ -9,12 +9,7 @@ import (
 
 // lookup implements `borderwatch lookup`.
 func lookup(o *options, addrs []string, stdout, stderr io.Writer) int {
-	cfg, err := o.loadConfig()
-	if err != nil {
-		fmt.Fprintf(stderr, "borderwatch: %v\n", err)
-		return 1
-	}
-	st, err := o.buildPolicy(cfg, nil)
+	st, err := o.settings()
 	if err != nil {
 		fmt.Fprintf(stderr, "borderwatch: %v\n", err)
 		return 1

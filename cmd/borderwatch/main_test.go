@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -21,19 +22,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
-
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("BORDERWATCH_SHARED"); d != "" {
-		return d
-	}
-	if st, err := os.Stat("../../../shared/bench/genpcap"); err == nil && st.IsDir() {
-		abs, _ := filepath.Abs("../../../shared")
-		return abs
-	}
-	t.Skip("shared material not found: set BORDERWATCH_SHARED")
-	return ""
-}
 
 func borderwatch(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -82,7 +70,7 @@ func sum(mf *dto.MetricFamily, filter func(*dto.Metric) bool) float64 {
 // prometheus` accounts for every packet, and the sums over country and
 // over region equal the generator's own totals per direction.
 func TestReadPrometheusTotals(t *testing.T) {
-	root := sharedDir(t)
+	root := testenv.SharedDir(t)
 	dir := t.TempDir()
 	pcap, truthPath := filepath.Join(dir, "g.pcap"), filepath.Join(dir, "g.json")
 	cmd := exec.Command("go", "run", ".", "-o", pcap, "-packets", "150000", "-ranges", "../server-prefixes.txt", "-truth", truthPath)

@@ -111,6 +111,16 @@ func (o *options) loadConfig() (*config.Config, error) {
 	return config.Load(o.configFile)
 }
 
+// settings loads the configuration file (if any) and resolves it with the
+// flags, opening the databases.
+func (o *options) settings() (*settings, error) {
+	cfg, err := o.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return o.buildPolicy(cfg, nil)
+}
+
 // buildPolicy resolves flags + config into a placement policy. geoRes may
 // be reused from a previous policy (reload keeps the databases).
 func (o *options) buildPolicy(cfg *config.Config, geoRes *geo.Resolver) (*settings, error) {

@@ -18,12 +18,7 @@ import (
 
 // read implements `borderwatch read`.
 func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr io.Writer) int {
-	cfg, err := o.loadConfig()
-	if err != nil {
-		fmt.Fprintf(stderr, "borderwatch: %v\n", err)
-		return 1
-	}
-	st, err := o.buildPolicy(cfg, nil)
+	st, err := o.settings()
 	if err != nil {
 		fmt.Fprintf(stderr, "borderwatch: %v\n", err)
 		return 1
@@ -125,6 +120,12 @@ func readFile(ctx context.Context, path string, d *pipeline.Dispatcher, rate flo
 	start := time.Now()
 	nextReport := start.Add(500 * time.Millisecond)
 	var n uint64
+	// Pacing, cancellation and progress are checked every step packets:
+	// 1024 at full speed, about ten times a second when paced slowly.
+	step := uint64(1024)
+	if rate > 0 && rate < 10240 {
+		step = uint64(max(rate/10, 1))
+	}
 	defer func() {
 		if progress {
 			fmt.Fprintf(stderr, "\r\033[K")
@@ -140,39 +141,30 @@ func readFile(ctx context.Context, path string, d *pipeline.Dispatcher, rate flo
 		}
 		d.Frame(data, lt, ts)
 		n++
-		if n&1023 == 0 {
-			if ctx.Err() != nil {
-				return fmt.Errorf("%s: stopped after %d packets: %w", path, n, ctx.Err())
-			}
-			if rate > 0 {
-				want := start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
-				if dt := time.Until(want); dt > 0 {
-					d.Send()
-					select {
-					case <-time.After(dt):
-					case <-ctx.Done():
-					}
-				}
-			}
-			if progress && time.Now().After(nextReport) {
-				nextReport = time.Now().Add(500 * time.Millisecond)
-				el := time.Since(start).Seconds()
-				pct := ""
-				if size > 0 {
-					pct = fmt.Sprintf(" %3.0f%%", float64(src.BytesRead())*100/float64(size))
-				}
-				fmt.Fprintf(stderr, "\r\033[K%s:%s %d packets, %.2f Mpps", path, pct, n, float64(n)/el/1e6)
-			}
-		} else if rate > 0 && rate < 1024 && n%uint64(max(rate/10, 1)) == 0 {
-			want := start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
-			if dt := time.Until(want); dt > 0 {
+		if n%step != 0 {
+			continue
+		}
+		if rate > 0 {
+			// Paced: wait until the n-th packet is due.
+			if dt := time.Until(start.Add(time.Duration(float64(n) / rate * float64(time.Second)))); dt > 0 {
 				d.Send()
 				select {
 				case <-time.After(dt):
 				case <-ctx.Done():
-					return fmt.Errorf("%s: stopped after %d packets: %w", path, n, ctx.Err())
 				}
 			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: stopped after %d packets: %w", path, n, ctx.Err())
+		}
+		if progress && time.Now().After(nextReport) {
+			nextReport = time.Now().Add(500 * time.Millisecond)
+			el := time.Since(start).Seconds()
+			pct := ""
+			if size > 0 {
+				pct = fmt.Sprintf(" %3.0f%%", float64(src.BytesRead())*100/float64(size))
+			}
+			fmt.Fprintf(stderr, "\r\033[K%s:%s %d packets, %.2f Mpps", path, pct, n, float64(n)/el/1e6)
 		}
 	}
 }

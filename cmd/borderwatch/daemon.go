@@ -28,6 +28,7 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 		logger.Error("starting", "err", err)
 		return 1
 	}
+	st.policy.LocalAddrs = interfaceAddrs(o.interfaces)
 	if o.configCheck {
 		fmt.Fprintf(stderr, "configuration OK: home region %v, %d local networks, %d client groups\n", st.home, len(st.cfg.LocalNetworks), len(st.cfg.ClientGroups))
 		return 0
@@ -193,6 +194,7 @@ func (r *reloader) reload() error {
 		var st *settings
 		st, err = r.o.buildPolicy(cfg, r.st.policy.Geo)
 		if err == nil {
+			st.policy.LocalAddrs = r.st.policy.LocalAddrs
 			r.p.SetPolicy(st.policy)
 			r.st = st
 			r.success.Set(1)

@@ -19,7 +19,10 @@ import (
 type LiveConfig struct {
 	Interface   string // a name, or "any"
 	Promiscuous bool
-	SnapLen     int           // bytes kept per frame (frame size)
+	// SnapLen is the most bytes kept per frame. Without a filter it is
+	// applied by a one-instruction kernel filter ("ret #SnapLen"); a
+	// compiled tcpdump filter returns it itself.
+	SnapLen     int
 	BlockSize   int           // TPACKET_V3 block size (bytes, multiple of the page size)
 	NumBlocks   int           // blocks in the ring
 	PollTimeout time.Duration // how long Next waits before returning ErrTimeout
@@ -31,14 +34,19 @@ type LiveConfig struct {
 	Filter []bpf.RawInstruction
 }
 
-// DefaultLiveConfig returns sane defaults: a 64 MiB ring of 1 MiB blocks,
-// 256 KiB frames (GRO/TSO frames are longer than the MTU), 100 ms polls.
+// DefaultLiveConfig returns sane defaults: a 32 MiB ring of 1 MiB blocks
+// per socket, frames kept whole (GRO/TSO frames are longer than the MTU),
+// 100 ms polls.
 func DefaultLiveConfig() LiveConfig {
-	return LiveConfig{SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 64, PollTimeout: 100 * time.Millisecond}
+	return LiveConfig{SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32, PollTimeout: 100 * time.Millisecond}
 }
 
 // ErrTimeout is returned by Live.Next when no frame arrived within the poll timeout.
 var ErrTimeout = errors.New("capture: poll timeout")
+
+// ErrInterfaceDown is returned by OpenLive for an interface that exists
+// but is not up (a socket bound to it would see nothing).
+var ErrInterfaceDown = errors.New("interface is down")
 
 // Live reads frames from an AF_PACKET TPACKET_V3 ring.
 type Live struct {
@@ -48,8 +56,8 @@ type Live struct {
 	lt      layers.LinkType
 }
 
-// LiveLinkType is the link type of frames captured on iface: cooked (raw IP
-// after the kernel strips the link header) for "any" and for interfaces
+// LiveLinkType is the link type of frames captured on iface: raw IP (the
+// kernel strips the link header, SOCK_DGRAM) for "any" and for interfaces
 // without a hardware address (tunnels), Ethernet otherwise.
 func LiveLinkType(iface string) (layers.LinkType, error) {
 	if iface == "any" {
@@ -57,7 +65,7 @@ func LiveLinkType(iface string) (layers.LinkType, error) {
 	}
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
-		return 0, interfaceError(iface, err)
+		return 0, InterfaceError(iface, err)
 	}
 	if len(ifi.HardwareAddr) == 0 && ifi.Flags&net.FlagLoopback == 0 {
 		return layers.LinkTypeRaw, nil
@@ -65,17 +73,19 @@ func LiveLinkType(iface string) (layers.LinkType, error) {
 	return layers.LinkTypeEthernet, nil
 }
 
-func interfaceError(iface string, err error) error {
+// InterfaceError names the interfaces that exist, for an interface that does not.
+func InterfaceError(iface string, err error) error {
 	var names []string
 	if ifs, e := net.Interfaces(); e == nil {
 		for _, i := range ifs {
 			names = append(names, i.Name)
 		}
 	}
-	return fmt.Errorf("interface %q: %v (available: %s, or any)", iface, err, strings.Join(names, ", "))
+	return fmt.Errorf("interface %q: %w (available: %s, or any)", iface, err, strings.Join(names, ", "))
 }
 
-// OpenLive opens and configures a socket on cfg.Interface.
+// OpenLive opens and configures a socket on cfg.Interface. An interface
+// that exists but is down gives ErrInterfaceDown.
 func OpenLive(cfg LiveConfig) (*Live, error) {
 	lt, err := LiveLinkType(cfg.Interface)
 	if err != nil {
@@ -85,13 +95,21 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	if cfg.Interface != "any" {
 		ifi, err := net.InterfaceByName(cfg.Interface)
 		if err != nil {
-			return nil, interfaceError(cfg.Interface, err)
+			return nil, InterfaceError(cfg.Interface, err)
+		}
+		if ifi.Flags&net.FlagUp == 0 {
+			return nil, fmt.Errorf("%s: %w", cfg.Interface, ErrInterfaceDown)
 		}
 		ifindex = ifi.Index
 	}
+	if cfg.BlockSize <= 0 || cfg.BlockSize%unix.Getpagesize() != 0 || cfg.NumBlocks <= 0 {
+		return nil, fmt.Errorf("ring of %d blocks of %d bytes: the block size must be a multiple of the page size (%d) and both positive", cfg.NumBlocks, cfg.BlockSize, unix.Getpagesize())
+	}
+	// In TPACKET_V3 frames are packed into blocks; the frame size only
+	// sizes the ring's bookkeeping and must divide the block size.
 	frame := 1 << 16
-	for frame < cfg.SnapLen && frame < cfg.BlockSize {
-		frame <<= 1
+	for frame > cfg.BlockSize {
+		frame >>= 1
 	}
 	opts := []any{
 		afpacket.OptFrameSize(frame), afpacket.OptBlockSize(cfg.BlockSize), afpacket.OptNumBlocks(cfg.NumBlocks),
@@ -111,8 +129,18 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		return nil, fmt.Errorf("open AF_PACKET socket on %s: %w", cfg.Interface, err)
 	}
 	l := &Live{tp: tp, iface: cfg.Interface, ifindex: ifindex, lt: lt}
-	if len(cfg.Filter) > 0 {
-		if err := tp.SetBPF(cfg.Filter); err != nil {
+	filter := cfg.Filter
+	if len(filter) == 0 && cfg.SnapLen > 0 && cfg.SnapLen < cfg.BlockSize {
+		filter = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: uint32(cfg.SnapLen)}}
+	}
+	if lo := loopbackIndex(cfg.Interface); lo > 0 {
+		if len(filter) == 0 {
+			filter = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: 0xffffffff}}
+		}
+		filter = append(skipLoopbackOutgoing(lo), filter...)
+	}
+	if len(filter) > 0 {
+		if err := tp.SetBPF(filter); err != nil {
 			tp.Close()
 			return nil, fmt.Errorf("attach capture filter on %s: %w", cfg.Interface, err)
 		}
@@ -132,6 +160,40 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	return l, nil
 }
 
+// loopbackIndex returns the index of the loopback interface when a socket
+// on iface sees its frames ("any" or the loopback itself), 0 otherwise.
+func loopbackIndex(iface string) int {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 && (iface == "any" || iface == i.Name) {
+			return i.Index
+		}
+	}
+	return 0
+}
+
+// skipLoopbackOutgoing is a filter prologue that rejects the outgoing copy
+// of loopback frames: the kernel hands a packet socket every loopback
+// frame twice, once sent and once received (libpcap skips the same copy
+// in user space). The program that follows starts at the next instruction.
+func skipLoopbackOutgoing(loIndex int) []bpf.RawInstruction {
+	const (
+		skfAdOff     = 0xfffff000 // SKF_AD_OFF
+		skfAdPkttype = 4          // SKF_AD_PKTTYPE
+		skfAdIfindex = 8          // SKF_AD_IFINDEX
+	)
+	return []bpf.RawInstruction{
+		{Op: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdPkttype},
+		{Op: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 3, K: unix.PACKET_OUTGOING},
+		{Op: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdOff + skfAdIfindex},
+		{Op: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: uint32(loIndex)},
+		{Op: unix.BPF_RET | unix.BPF_K, K: 0},
+	}
+}
+
 // LinkType returns the link type of the frames.
 func (l *Live) LinkType() layers.LinkType { return l.lt }
 
@@ -148,7 +210,8 @@ func (l *Live) Next() (data []byte, lt layers.LinkType, ts int64, err error) {
 }
 
 // Alive reports whether the interface still exists with the index the
-// socket was bound to (an interface deleted and re-created gets a new one).
+// socket was bound to (an interface deleted and re-created gets a new
+// one) and is up.
 func (l *Live) Alive() bool {
 	if l.iface == "any" {
 		return true
@@ -157,15 +220,23 @@ func (l *Live) Alive() bool {
 	return err == nil && ifi.Index == l.ifindex && ifi.Flags&net.FlagUp != 0
 }
 
-// Stats returns the kernel's cumulative counters for this socket: frames
-// delivered to the ring, frames dropped because the ring was full, and
-// queue freezes.
-func (l *Live) Stats() (packets, drops, freezes uint64, err error) {
+// LiveStats are a socket's cumulative kernel counters.
+type LiveStats struct {
+	Received uint64 // frames that passed the filter, Dropped included
+	Dropped  uint64 // frames dropped because the ring was full
+	Freezes  uint64 // TPACKET_V3 queue freezes
+}
+
+// Delivered is the number of frames placed in the ring.
+func (s LiveStats) Delivered() uint64 { return s.Received - s.Dropped }
+
+// Stats returns the kernel's cumulative counters for this socket.
+func (l *Live) Stats() (LiveStats, error) {
 	_, s3, err := l.tp.SocketStats()
 	if err != nil {
-		return 0, 0, 0, err
+		return LiveStats{}, fmt.Errorf("statistics of %s: %w", l.iface, err)
 	}
-	return uint64(s3.Packets()), uint64(s3.Drops()), uint64(s3.QueueFreezes()), nil
+	return LiveStats{Received: uint64(s3.Packets()), Dropped: uint64(s3.Drops()), Freezes: uint64(s3.QueueFreezes())}, nil
 }
 
 // Close closes the socket.

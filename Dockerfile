@@ -13,7 +13,7 @@ RUN CGO_ENABLED=0 go build -trimpath \
       -o /out/borderwatch ./cmd/borderwatch
 # A non-root process gets CAP_NET_RAW only from the file's capabilities
 # (Kubernetes and Docker add it to the bounding set, not to the process).
-RUN apt-get update -qq && apt-get install -y -qq libcap2-bin && setcap cap_net_raw,cap_net_admin+ep /out/borderwatch
+RUN apt-get update -qq && apt-get install -y -qq libcap2-bin && setcap cap_net_raw+ep /out/borderwatch
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/borderwatch /usr/local/bin/borderwatch

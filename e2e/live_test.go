@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 type borderwatch struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	stop   func()
 }
 
@@ -34,7 +35,7 @@ func startBorderwatch(t *testing.T, dir, bin string, prefix []string, extra ...s
 		args = append(args, "--capture.local-network", n)
 	}
 	cmd := exec.Command("ip", append(args, extra...)...)
-	bw := &borderwatch{cmd: cmd, stderr: &bytes.Buffer{}}
+	bw := &borderwatch{cmd: cmd, stderr: &syncBuffer{}}
 	cmd.Stderr = bw.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -417,4 +418,22 @@ func TestLiveCaptureNonRoot(t *testing.T) {
 	traffic(t)
 	waitCounts(t, bw, "non-root", counts{}, ts.truth(t, ""), true)
 	bw.stop()
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

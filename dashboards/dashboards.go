@@ -1,7 +1,9 @@
 package dashboards
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 )
 
 // panel is a Grafana panel, reduced to what the dashboards use.
@@ -119,12 +121,27 @@ func build(uid, title string, panels []panel, withFilters bool) ([]byte, error) 
 			pm["description"] = p.Description
 		}
 		if p.Type == "geomap" {
+			// Markers sized and coloured by the "Value" column of the
+			// instant table query, placed by looking the "country" column
+			// (ISO 3166-1 alpha-2) up in Grafana's built-in gazetteer.
 			pm["options"] = map[string]any{
-				"view":     map[string]any{"id": "zero", "zoom": 1},
-				"controls": map[string]any{"showZoom": true},
-				"layers": []any{map[string]any{"type": "markers", "name": "Egress", "location": map[string]any{"mode": "lookup", "lookup": "country", "gazetteer": "public/gazetteer/countries.json"},
-					"config": map[string]any{"size": map[string]any{"field": "Value", "min": 3, "max": 30}, "showLegend": true}}},
+				"view":     map[string]any{"id": "zero", "lat": 25, "lon": 10, "zoom": 1, "allLayers": true},
+				"controls": map[string]any{"showZoom": true, "mouseWheelZoom": false, "showAttribution": true},
+				"basemap":  map[string]any{"type": "default", "name": "Basemap", "config": map[string]any{}},
+				"tooltip":  map[string]any{"mode": "details"},
+				"layers": []any{map[string]any{
+					"type": "markers", "name": "Egress", "tooltip": true,
+					"location": map[string]any{"mode": "lookup", "lookup": "country", "gazetteer": "public/gazetteer/countries.json"},
+					"config": map[string]any{"showLegend": true, "style": map[string]any{
+						"size":    map[string]any{"field": "Value", "fixed": 5, "min": 3, "max": 30},
+						"color":   map[string]any{"field": "Value"},
+						"opacity": 0.6,
+						"symbol":  map[string]any{"mode": "fixed", "fixed": "img/icons/marker/circle.svg"},
+						"text":    map[string]any{"mode": "field", "field": "country"},
+					}},
+				}},
 			}
+			fc["defaults"] = map[string]any{"unit": p.Unit, "color": map[string]any{"mode": "continuous-BlPu"}}
 		}
 		out = append(out, pm)
 		x += p.W
@@ -148,12 +165,21 @@ func build(uid, title string, panels []panel, withFilters bool) ([]byte, error) 
 		"templating": map[string]any{"list": vars}, "annotations": map[string]any{"list": []any{}},
 		"links": []any{}, "graphTooltip": 1,
 	}
-	// encoding/json sorts map keys: the output is stable.
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return nil, err
+	return normalJSON(d)
+}
+
+// normalJSON is the one JSON form of the dashboards: keys sorted (encoding/json
+// sorts map keys), two-space indent, no HTML escaping (PromQL's < and > stay
+// readable), a final newline.
+func normalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode dashboard: %w", err)
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // Dashboards returns the dashboards by file name.

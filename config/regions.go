@@ -1,40 +1,62 @@
 package config
 
 import (
+	_ "embed"
 	"fmt"
 	"slices"
 	"strings"
 )
 
-// iso3166 lists the ISO 3166-1 alpha-2 codes (officially assigned), plus XK
-// (Kosovo, user-assigned but used by every geo database).
-const iso3166 = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ " +
-	"CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR " +
-	"GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP " +
-	"KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT " +
-	"MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW " +
-	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG " +
-	"UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK"
+// iso3166 is the embedded ISO 3166-1 alpha-2 list: "CODE\tname" lines.
+//
+//go:embed iso3166-1.txt
+var iso3166 string
 
-var isoCodes = func() map[string]bool {
-	m := map[string]bool{}
-	for _, c := range strings.Fields(iso3166) {
-		m[c] = true
+// IsCountryCode reports whether s is an ISO 3166-1 alpha-2 code (upper
+// case), or XK (Kosovo), which geolocation databases use.
+func IsCountryCode(s string) bool {
+	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+		return false
 	}
-	return m
-}()
+	for rest := iso3166; rest != ""; {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if len(line) > 2 && line[2] == '\t' && line[:2] == s {
+			return true
+		}
+	}
+	return false
+}
 
-// IsCountryCode reports whether s is an ISO 3166-1 alpha-2 code (upper case).
-func IsCountryCode(s string) bool { return isoCodes[s] }
+// CountryCodes returns every code of the embedded list, sorted.
+func CountryCodes() []string {
+	var out []string
+	for line := range strings.Lines(iso3166) {
+		if len(line) > 2 && line[2] == '\t' {
+			out = append(out, line[:2])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
-var euMembers = []string{"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+// misspelledCodes are codes people write that ISO 3166-1 does not assign.
+var misspelledCodes = map[string]string{"UK": "GB", "EL": "GR"}
 
-// BuiltinRegions are the named region sets every configuration knows.
-// Names are case-insensitive; aliases map to the same set.
+// BuiltinRegions returns the named region sets every configuration knows,
+// by canonical (upper-case) name. Aliases: FVEY and FIVE-EYES for
+// FIVE_EYES.
 func BuiltinRegions() map[string][]string {
-	eea := append(slices.Clone(euMembers), "IS", "LI", "NO")
+	eu := []string{"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
+		"LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+	eea := append(slices.Clone(eu), "IS", "LI", "NO")
+	slices.Sort(eea)
 	return map[string][]string{
-		"EU":        slices.Clone(euMembers),
+		"EU":        eu,
 		"EEA":       eea,
 		"EFTA":      {"CH", "IS", "LI", "NO"},
 		"FIVE_EYES": {"AU", "CA", "GB", "NZ", "US"},
@@ -42,57 +64,74 @@ func BuiltinRegions() map[string][]string {
 	}
 }
 
-var regionAliases = map[string]string{"FVEY": "FIVE_EYES", "FIVE-EYES": "FIVE_EYES", "FIVEEYES": "FIVE_EYES"}
+// builtinNames is the list printed in "unknown region" errors.
+const builtinNames = "CHINA, EEA, EFTA, EU, FIVE_EYES"
 
-func normRegionName(s string) string {
+// canonicalRegion upper-cases a region name and resolves the aliases.
+func canonicalRegion(s string) string {
 	n := strings.ToUpper(strings.TrimSpace(s))
-	if a, ok := regionAliases[n]; ok {
-		return a
+	switch n {
+	case "FVEY", "FIVE-EYES", "FIVEEYES":
+		return "FIVE_EYES"
 	}
 	return n
 }
 
-// ExpandRegion expands a list of ISO codes and region names (built-in, or
-// from user) into a sorted, de-duplicated list of ISO codes.
+// ExpandRegion expands ISO codes and region names into a sorted list of
+// distinct ISO codes. Elements may themselves be comma-separated lists
+// ("EU,CH", as the --geo.home-region flag gives them); names are
+// case-insensitive. user holds extra named sets (a Config's Regions, or
+// the raw regions: section), whose members may be codes or other names.
 func ExpandRegion(spec []string, user map[string][]string) ([]string, error) {
+	return expandFrom(spec, user, nil)
+}
+
+// expandFrom is ExpandRegion for the members of the regions on stack (the
+// outermost first), so that a cycle back to them is found.
+func expandFrom(spec []string, user map[string][]string, stack []string) ([]string, error) {
 	sets := BuiltinRegions()
 	for k, v := range user {
-		sets[normRegionName(k)] = v
+		sets[canonicalRegion(k)] = v
 	}
 	seen := map[string]bool{}
 	var expand func(s string, stack []string) error
 	expand = func(s string, stack []string) error {
-		u := strings.ToUpper(strings.TrimSpace(s))
-		if u == "" {
+		n := canonicalRegion(s)
+		if n == "" {
 			return nil
 		}
-		if len(u) == 2 && isoCodes[u] {
-			if _, isSet := sets[u]; !isSet {
-				seen[u] = true
-				return nil
+		if members, ok := sets[n]; ok {
+			if i := slices.Index(stack, n); i >= 0 {
+				return fmt.Errorf("region %s includes itself (%s)", n, strings.Join(append(slices.Clone(stack[i:]), n), " -> "))
 			}
-		}
-		n := normRegionName(u)
-		members, ok := sets[n]
-		if !ok {
-			if len(u) == 2 {
-				return fmt.Errorf("%q is not an ISO 3166-1 alpha-2 country code nor a region name", s)
+			for _, m := range members {
+				if err := expand(m, append(stack, n)); err != nil {
+					return err
+				}
 			}
-			return fmt.Errorf("unknown region %q (built-in: CHINA, EEA, EFTA, EU, FIVE_EYES; or define it under regions:)", s)
+			return nil
 		}
-		if slices.Contains(stack, n) {
-			return fmt.Errorf("region %q includes itself (%s)", s, strings.Join(append(stack, n), " -> "))
+		if IsCountryCode(n) {
+			seen[n] = true
+			return nil
 		}
-		for _, m := range members {
-			if err := expand(m, append(stack, n)); err != nil {
-				return err
+		in := ""
+		if len(stack) > 0 {
+			in = " in region " + stack[len(stack)-1]
+		}
+		if len(n) == 2 {
+			if c, ok := misspelledCodes[n]; ok {
+				return fmt.Errorf("%q%s is not an ISO 3166-1 alpha-2 country code (did you mean %s?)", s, in, c)
 			}
+			return fmt.Errorf("%q%s is not an ISO 3166-1 alpha-2 country code", s, in)
 		}
-		return nil
+		return fmt.Errorf("unknown region %q%s (built-in regions: %s; define others under regions:)", s, in, builtinNames)
 	}
-	for _, s := range spec {
-		if err := expand(s, nil); err != nil {
-			return nil, err
+	for _, el := range spec {
+		for s := range strings.SplitSeq(el, ",") {
+			if err := expand(s, stack); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := make([]string, 0, len(seen))

@@ -10,62 +10,76 @@ import (
 const cacheWays = 4
 
 // Cache is a bounded set-associative cache in front of a Resolver, one per
-// worker goroutine (not safe for concurrent use). A hit costs a hash and at
-// most four comparisons and allocates nothing; a miss replaces the least
-// recently used way of the set.
+// worker goroutine (not safe for concurrent use). It holds CacheSize
+// entries rounded up to a power of two, allocated once. A hit costs a hash
+// and at most four comparisons and allocates nothing; a miss replaces the
+// least recently used way of the set. Caches live as long as their
+// Resolver (Stats sums them): make one per worker, not per flow.
 type Cache struct {
 	r       *Resolver
-	keys    []netip.Addr
-	vals    []Info
-	stamp   []uint32
+	gen     uint64 // database generation the entries come from
+	slots   []cacheSlot
 	clock   uint32
 	mask    uint64
 	lookups atomic.Uint64
 	hits    atomic.Uint64
 }
 
-// NewCache returns a cache of about cfg.CacheSize entries.
+type cacheSlot struct {
+	addr  netip.Addr
+	stamp uint32
+	info  Info
+}
+
+// NewCache returns a cache of Config.CacheSize entries (rounded up to a
+// power of two, at least 4).
 func (r *Resolver) NewCache() *Cache {
 	sets := uint64(1)
 	for sets*cacheWays < uint64(r.cfg.CacheSize) {
 		sets <<= 1
 	}
-	n := sets * cacheWays
-	c := &Cache{r: r, keys: make([]netip.Addr, n), vals: make([]Info, n), stamp: make([]uint32, n), mask: sets - 1}
+	c := &Cache{r: r, slots: make([]cacheSlot, sets*cacheWays), mask: sets - 1, gen: r.cur.Load().gen}
 	r.mu.Lock()
 	r.caches = append(r.caches, c)
 	r.mu.Unlock()
 	return c
 }
 
+// Len returns the number of slots, the most addresses the cache holds.
+func (c *Cache) Len() int { return len(c.slots) }
+
 func hashAddr(a netip.Addr) uint64 {
 	b := a.As16()
-	var h uint64 = 14695981039346656037
-	for i := 0; i < 16; i += 4 {
-		h ^= uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24
-		h *= 1099511628211
-	}
-	return h ^ h>>29
+	lo := uint64(b[8]) | uint64(b[9])<<8 | uint64(b[10])<<16 | uint64(b[11])<<24 | uint64(b[12])<<32 | uint64(b[13])<<40 | uint64(b[14])<<48 | uint64(b[15])<<56
+	hi := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	h := (lo ^ hi*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	return h ^ h>>31
 }
 
 // Lookup resolves addr through the cache.
 func (c *Cache) Lookup(addr netip.Addr) Info {
 	addr = addr.Unmap()
 	c.lookups.Add(1)
+	d := c.r.cur.Load()
+	if d.gen != c.gen {
+		clear(c.slots) // the databases were reloaded
+		c.gen = d.gen
+	}
 	c.clock++
-	base := (hashAddr(addr) & c.mask) * cacheWays
-	victim := base
-	for i := base; i < base+cacheWays; i++ {
-		if c.keys[i] == addr && c.keys[i].IsValid() {
+	set := c.slots[(hashAddr(addr)&c.mask)*cacheWays:][:cacheWays]
+	victim := 0
+	for i := range set {
+		s := &set[i]
+		if s.addr == addr && addr.IsValid() {
 			c.hits.Add(1)
-			c.stamp[i] = c.clock
-			return c.vals[i]
+			s.stamp = c.clock
+			return s.info
 		}
-		if c.stamp[i] < c.stamp[victim] {
+		if s.stamp < set[victim].stamp {
 			victim = i
 		}
 	}
-	info := c.r.Lookup(addr)
-	c.keys[victim], c.vals[victim], c.stamp[victim] = addr, info, c.clock
+	info := c.r.lookup(d, addr)
+	set[victim] = cacheSlot{addr: addr, stamp: c.clock, info: info}
 	return info
 }

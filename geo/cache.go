@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"sync/atomic"
 )
@@ -11,24 +12,36 @@ const cacheWays = 4
 
 // Cache is a bounded set-associative cache in front of a Resolver, one per
 // worker goroutine (not safe for concurrent use). It holds CacheSize
-// entries rounded up to a power of two, allocated once. A hit costs a hash
-// and at most four comparisons and allocates nothing; a miss replaces the
-// least recently used way of the set. Caches live as long as their
-// Resolver (Stats sums them): make one per worker, not per flow.
+// entries rounded up to a power of two, allocated once. The four keys of a
+// set fill one 64-byte line, so a hit costs a hash, one line of keys, the
+// stamps and the value, and allocates nothing; a miss replaces the least
+// recently used way of the set. Caches live as long as their Resolver
+// (Stats sums them): make one per worker, not per flow.
 type Cache struct {
 	r       *Resolver
-	gen     uint64 // database generation the entries come from
-	slots   []cacheSlot
+	gen     uint64     // database generation the entries come from
+	keys    []cacheKey // cacheWays per set
+	stamps  []uint32   // last use; 0: empty slot
+	vals    []Info
 	clock   uint32
 	mask    uint64
+	scratch scratch
 	lookups atomic.Uint64
 	hits    atomic.Uint64
 }
 
-type cacheSlot struct {
-	addr  netip.Addr
-	stamp uint32
-	info  Info
+// cacheKey is an address as 16 bytes (IPv4 as IPv4-mapped IPv6; zones
+// don't matter to geography).
+type cacheKey struct{ hi, lo uint64 }
+
+func keyOf(a netip.Addr) cacheKey {
+	b := a.As16()
+	return cacheKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func (k cacheKey) hash() uint64 {
+	h := (k.lo ^ k.hi*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	return h ^ h>>31
 }
 
 // NewCache returns a cache of Config.CacheSize entries (rounded up to a
@@ -38,7 +51,8 @@ func (r *Resolver) NewCache() *Cache {
 	for sets*cacheWays < uint64(r.cfg.CacheSize) {
 		sets <<= 1
 	}
-	c := &Cache{r: r, slots: make([]cacheSlot, sets*cacheWays), mask: sets - 1, gen: r.cur.Load().gen}
+	n := sets * cacheWays
+	c := &Cache{r: r, keys: make([]cacheKey, n), stamps: make([]uint32, n), vals: make([]Info, n), mask: sets - 1, gen: r.cur.Load().gen}
 	r.mu.Lock()
 	r.caches = append(r.caches, c)
 	r.mu.Unlock()
@@ -46,40 +60,42 @@ func (r *Resolver) NewCache() *Cache {
 }
 
 // Len returns the number of slots, the most addresses the cache holds.
-func (c *Cache) Len() int { return len(c.slots) }
-
-func hashAddr(a netip.Addr) uint64 {
-	b := a.As16()
-	lo := uint64(b[8]) | uint64(b[9])<<8 | uint64(b[10])<<16 | uint64(b[11])<<24 | uint64(b[12])<<32 | uint64(b[13])<<40 | uint64(b[14])<<48 | uint64(b[15])<<56
-	hi := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-	h := (lo ^ hi*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	return h ^ h>>31
-}
+func (c *Cache) Len() int { return len(c.keys) }
 
 // Lookup resolves addr through the cache.
 func (c *Cache) Lookup(addr netip.Addr) Info {
-	addr = addr.Unmap()
 	c.lookups.Add(1)
+	if !addr.IsValid() {
+		return Info{Provider: ProviderUnknown}
+	}
+	addr = addr.Unmap()
 	d := c.r.cur.Load()
 	if d.gen != c.gen {
-		clear(c.slots) // the databases were reloaded
+		// The databases were reloaded.
+		clear(c.stamps)
 		c.gen = d.gen
 	}
-	c.clock++
-	set := c.slots[(hashAddr(addr)&c.mask)*cacheWays:][:cacheWays]
+	if c.clock++; c.clock == 0 {
+		// Wrapped after 2^32 lookups: start the ages again.
+		clear(c.stamps)
+		c.clock = 1
+	}
+	k := keyOf(addr)
+	base := (k.hash() & c.mask) * cacheWays
+	keys := c.keys[base : base+cacheWays : base+cacheWays]
+	stamps := c.stamps[base : base+cacheWays : base+cacheWays]
 	victim := 0
-	for i := range set {
-		s := &set[i]
-		if s.addr == addr && addr.IsValid() {
+	for i := range keys {
+		if keys[i] == k && stamps[i] != 0 {
 			c.hits.Add(1)
-			s.stamp = c.clock
-			return s.info
+			stamps[i] = c.clock
+			return c.vals[base+uint64(i)]
 		}
-		if s.stamp < set[victim].stamp {
+		if stamps[i] < stamps[victim] {
 			victim = i
 		}
 	}
-	info := c.r.lookup(d, addr)
-	set[victim] = cacheSlot{addr: addr, stamp: c.clock, info: info}
+	info := c.r.lookup(d, addr, &c.scratch)
+	keys[victim], stamps[victim], c.vals[base+uint64(victim)] = k, c.clock, info
 	return info
 }

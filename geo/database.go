@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -283,9 +282,19 @@ func schemaOfRecord(res maxminddb.Result) schema {
 	return schemaUnknown
 }
 
+// scratch holds the records a lookup decodes into. Decode takes them as
+// interface values, so records on the stack would escape to the heap (one
+// allocation per lookup); each Cache owns a scratch, uncached lookups take
+// one from a pool. Decoded strings come from maxminddb's string cache.
+type scratch struct {
+	country countryRecord
+	asn     asnRecord
+	ipinfo  ipinfoRecord
+}
+
 // country returns addr's ISO country code, "" if unknown. It never
 // panics.
-func (d *database) country(addr netip.Addr) (cc string) {
+func (d *database) country(addr netip.Addr, s *scratch) (cc string) {
 	defer func() {
 		if recover() != nil {
 			cc = ""
@@ -296,16 +305,17 @@ func (d *database) country(addr netip.Addr) (cc string) {
 		return ""
 	}
 	if d.schema == schemaIPinfo || d.schema == schemaFlatCountry {
-		var rec struct {
-			CountryCode string `maxminddb:"country_code"`
-		}
-		if res.Decode(&rec) != nil {
+		// The IPinfo record type holds country_code; decoding stops at the
+		// fields the struct has.
+		s.ipinfo = ipinfoRecord{}
+		if res.Decode(&s.ipinfo) != nil {
 			return ""
 		}
-		return normCountry(rec.CountryCode)
+		return normCountry(s.ipinfo.CountryCode)
 	}
-	var rec countryRecord
-	if res.Decode(&rec) != nil {
+	rec := &s.country
+	*rec = countryRecord{}
+	if res.Decode(rec) != nil {
 		return ""
 	}
 	if rec.Country.ISOCode != "" {
@@ -318,7 +328,7 @@ func (d *database) country(addr netip.Addr) (cc string) {
 
 // as returns addr's AS number and organisation, 0 and "" if unknown. It
 // never panics.
-func (d *database) as(addr netip.Addr) (asn uint32, org string) {
+func (d *database) as(addr netip.Addr, s *scratch) (asn uint32, org string) {
 	defer func() {
 		if recover() != nil {
 			asn, org = 0, ""
@@ -329,25 +339,40 @@ func (d *database) as(addr netip.Addr) (asn uint32, org string) {
 		return 0, ""
 	}
 	if d.schema == schemaIPinfo {
-		var rec ipinfoRecord
-		if res.Decode(&rec) != nil {
+		rec := &s.ipinfo
+		*rec = ipinfoRecord{}
+		if res.Decode(rec) != nil {
 			return 0, ""
 		}
-		s := rec.ASN
-		if len(s) > 2 && (s[0] == 'A' || s[0] == 'a') && (s[1] == 'S' || s[1] == 's') {
-			s = s[2:]
-		}
-		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil || n == 0 {
-			return 0, ""
-		}
-		return uint32(n), rec.ASName
+		return parseASN(rec.ASN), rec.ASName
 	}
-	var rec asnRecord
-	if res.Decode(&rec) != nil || rec.ASN == 0 {
+	rec := &s.asn
+	*rec = asnRecord{}
+	if res.Decode(rec) != nil || rec.ASN == 0 {
 		return 0, ""
 	}
 	return rec.ASN, rec.Org
+}
+
+// parseASN reads IPinfo's "AS15169" (or "15169"); 0 if it is neither.
+func parseASN(s string) uint32 {
+	if len(s) > 2 && (s[0] == 'A' || s[0] == 'a') && (s[1] == 'S' || s[1] == 's') {
+		s = s[2:]
+	}
+	if len(s) == 0 || len(s) > 10 {
+		return 0
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	if n > 1<<32-1 {
+		return 0
+	}
+	return uint32(n)
 }
 
 // normCountry upper-cases an ISO 3166-1 alpha-2 code without allocating

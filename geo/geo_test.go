@@ -507,9 +507,10 @@ func FuzzOpen(f *testing.F) {
 		if err != nil {
 			return
 		}
+		var s scratch
 		for _, a := range addrs {
-			d.country(a)
-			d.as(a)
+			d.country(a, &s)
+			d.as(a, &s)
 		}
 	})
 }

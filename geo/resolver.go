@@ -32,6 +32,7 @@ type Resolver struct {
 	caches []*Cache
 
 	reloads, reloadFailures atomic.Uint64
+	scratch                 sync.Pool // *scratch for uncached lookups
 }
 
 // Open loads the databases named in cfg (the embedded ones where a path
@@ -128,17 +129,23 @@ func (r *Resolver) Close() error {
 // Lookup resolves addr without a cache. An IPv4-mapped IPv6 address is
 // looked up as IPv4.
 func (r *Resolver) Lookup(addr netip.Addr) Info {
-	return r.lookup(r.cur.Load(), addr.Unmap())
+	s, _ := r.scratch.Get().(*scratch)
+	if s == nil {
+		s = new(scratch)
+	}
+	info := r.lookup(r.cur.Load(), addr.Unmap(), s)
+	r.scratch.Put(s)
+	return info
 }
 
-func (r *Resolver) lookup(d *databases, addr netip.Addr) Info {
+func (r *Resolver) lookup(d *databases, addr netip.Addr, s *scratch) Info {
 	var info Info
 	if !addr.IsValid() {
 		info.Provider = ProviderUnknown
 		return info
 	}
-	info.Country = d.country.country(addr)
-	info.ASN, info.Org = d.asn.as(addr)
+	info.Country = d.country.country(addr, s)
+	info.ASN, info.Org = d.asn.as(addr, s)
 	info.Provider = r.Provider(info.ASN)
 	return info
 }

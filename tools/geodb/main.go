@@ -70,7 +70,11 @@ func run(out, src, compare string, samples int) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		for _, p := range []string{countryPkg, altPkg, asnPkg} {
+		pkgs := []string{countryPkg, asnPkg}
+		if compare != "" {
+			pkgs = []string{countryPkg, altPkg}
+		}
+		for _, p := range pkgs {
 			if err := fetch(dir, p); err != nil {
 				return err
 			}
@@ -79,10 +83,17 @@ func run(out, src, compare string, samples int) error {
 	}
 	pkgDir := func(p string) string { return filepath.Join(src, strings.TrimPrefix(p, "@ip-location-db/"), "package") }
 	if compare != "" {
-		return compareCountries(compare, samples, map[string]string{
+		candidates := map[string]string{
 			countryPkg: filepath.Join(pkgDir(countryPkg), countryFile),
 			altPkg:     filepath.Join(pkgDir(altPkg), altFile),
-		})
+		}
+		// The converted database in -out, if there is one, should score
+		// exactly as its source.
+		if embedded := filepath.Join(out, "country.mmdb"); fileExists(embedded) {
+			candidates[embedded+" (converted)"] = embedded
+		}
+		_, err := compareCountries(os.Stdout, compare, samples, candidates)
+		return err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -91,6 +102,11 @@ func run(out, src, compare string, samples int) error {
 		return err
 	}
 	return buildASN(pkgDir(asnPkg), filepath.Join(out, "asn.mmdb"), epoch(pkgDir(asnPkg)))
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // fetch runs `npm pack` for pkg and unpacks it into dir/<short name>.
@@ -235,14 +251,14 @@ func buildASN(dir, out string, buildEpoch int64) error {
 // compareCountries samples addresses uniformly from the IPv4 space Tor's
 // geoip file covers and reports, per candidate, the share whose country
 // equals Tor's.
-func compareCountries(torPath string, samples int, candidates map[string]string) error {
+func compareCountries(w io.Writer, torPath string, samples int, candidates map[string]string) (map[string]float64, error) {
 	type rng struct {
 		lo, hi uint32
 		cc     string
 	}
 	f, err := os.Open(torPath)
 	if err != nil {
-		return fmt.Errorf("%w (apt-get install tor-geoipdb)", err)
+		return nil, fmt.Errorf("%w (apt-get install tor-geoipdb)", err)
 	}
 	defer f.Close()
 	var ranges []rng
@@ -266,7 +282,7 @@ func compareCountries(torPath string, samples int, candidates map[string]string)
 		total += hi - lo + 1
 	}
 	if len(ranges) == 0 {
-		return errors.New("no ranges in " + torPath)
+		return nil, errors.New("no ranges in " + torPath)
 	}
 	cum := make([]uint64, len(ranges))
 	var c uint64
@@ -278,7 +294,7 @@ func compareCountries(torPath string, samples int, candidates map[string]string)
 	for name, path := range candidates {
 		r, err := maxminddb.Open(path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer r.Close()
 		readers[name] = r
@@ -297,10 +313,17 @@ func compareCountries(torPath string, samples int, candidates map[string]string)
 		ipn := r.lo + uint32(x-base)
 		addr := netip.AddrFrom4([4]byte{byte(ipn >> 24), byte(ipn >> 16), byte(ipn >> 8), byte(ipn)})
 		for name, rd := range readers {
+			// ip-location-db's country_code, or GeoLite2's country.iso_code.
 			var rec struct {
-				CC string `maxminddb:"country_code"`
+				CC      string `maxminddb:"country_code"`
+				Country struct {
+					ISOCode string `maxminddb:"iso_code"`
+				} `maxminddb:"country"`
 			}
 			rd.Lookup(addr).Decode(&rec)
+			if rec.CC == "" {
+				rec.CC = rec.Country.ISOCode
+			}
 			if rec.CC != "" {
 				known[name]++
 			}
@@ -309,14 +332,16 @@ func compareCountries(torPath string, samples int, candidates map[string]string)
 			}
 		}
 	}
-	fmt.Printf("%d addresses sampled uniformly from the %d IPv4 addresses in %s\n", samples, total, torPath)
+	fmt.Fprintf(w, "%d addresses sampled uniformly from the %d IPv4 addresses in %s\n", samples, total, torPath)
 	names := make([]string, 0, len(readers))
 	for n := range readers {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	pct := map[string]float64{}
 	for _, n := range names {
-		fmt.Printf("%-45s agrees with Tor on %6.2f%%  (has a country for %6.2f%%)\n", n, 100*float64(agree[n])/float64(samples), 100*float64(known[n])/float64(samples))
+		pct[n] = 100 * float64(agree[n]) / float64(samples)
+		fmt.Fprintf(w, "%-45s agrees with Tor on %6.2f%%  (has a country for %6.2f%%)\n", n, pct[n], 100*float64(known[n])/float64(samples))
 	}
-	return nil
+	return pct, nil
 }

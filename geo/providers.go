@@ -18,46 +18,55 @@ const (
 // Extend or override it with Config.Providers (`providers:` in the
 // configuration file).
 var builtinProviders = map[uint32]string{
-	// Amazon (AWS, Amazon.com)
-	16509: "Amazon", 14618: "Amazon", 8987: "Amazon", 7224: "Amazon",
-	// Google (Google Cloud, YouTube, Google services)
+	// Amazon (AWS, Amazon.com; 135630: AWS China; 214101: Amazon Data
+	// Services European sovereign cloud)
+	16509: "Amazon", 14618: "Amazon", 8987: "Amazon", 7224: "Amazon", 38895: "Amazon", 135630: "Amazon", 214101: "Amazon",
+	// Google (Google Cloud, YouTube, Google services; not Google Fiber,
+	// AS16591, a residential ISP)
 	15169: "Google", 396982: "Google", 36040: "Google", 19527: "Google", 139070: "Google", 43515: "Google", 16550: "Google",
+	36384: "Google", 36492: "Google", 45566: "Google",
 	// Microsoft (Azure, Microsoft 365)
-	8075: "Microsoft", 8068: "Microsoft", 8069: "Microsoft", 3598: "Microsoft", 12076: "Microsoft",
-	// Oracle (Oracle Cloud Infrastructure)
-	31898: "Oracle", 1215: "Oracle",
+	8075: "Microsoft", 8068: "Microsoft", 8069: "Microsoft", 8070: "Microsoft", 8071: "Microsoft", 3598: "Microsoft",
+	12076: "Microsoft", 200517: "Microsoft", 35106: "Microsoft", 45139: "Microsoft",
+	// Oracle (Oracle Cloud Infrastructure; 33517: Dyn)
+	31898: "Oracle", 1215: "Oracle", 54253: "Oracle", 33517: "Oracle",
 	// Akamai (CDN; Linode's network is listed as Linode below)
 	20940: "Akamai", 16625: "Akamai", 32787: "Akamai", 21342: "Akamai", 35994: "Akamai", 12222: "Akamai", 18680: "Akamai",
+	200005: "Akamai", 34164: "Akamai", 33905: "Akamai", 31984: "Akamai",
 	// Cloudflare
-	13335: "Cloudflare", 209242: "Cloudflare", 395747: "Cloudflare",
+	13335: "Cloudflare", 209242: "Cloudflare", 395747: "Cloudflare", 132892: "Cloudflare", 14789: "Cloudflare",
+	202623: "Cloudflare", 203898: "Cloudflare", 394536: "Cloudflare", 139242: "Cloudflare",
 	// Fastly
 	54113: "Fastly",
-	// ByteDance (TikTok, BytePlus)
-	138699: "ByteDance", 396986: "ByteDance", 150436: "ByteDance",
+	// ByteDance (TikTok, BytePlus; 11983: TikTok U.S. Data Security)
+	138699: "ByteDance", 396986: "ByteDance", 150436: "ByteDance", 11983: "ByteDance",
 	// Alibaba (Alibaba Cloud, Taobao)
 	45102: "Alibaba", 37963: "Alibaba", 24429: "Alibaba", 134963: "Alibaba",
 	// Tencent (Tencent Cloud, WeChat, QQ)
-	45090: "Tencent", 132203: "Tencent", 132591: "Tencent", 133478: "Tencent",
+	45090: "Tencent", 132203: "Tencent", 132591: "Tencent", 133478: "Tencent", 137876: "Tencent",
 	// Huawei (Huawei Cloud)
 	55990: "Huawei", 136907: "Huawei", 131444: "Huawei", 200756: "Huawei", 265443: "Huawei",
+	206798: "Huawei", 206204: "Huawei", 141180: "Huawei", 149167: "Huawei",
 	// Baidu
-	38365: "Baidu", 55967: "Baidu",
+	38365: "Baidu", 55967: "Baidu", 63288: "Baidu", 199506: "Baidu", 133746: "Baidu", 38627: "Baidu",
 	// Meta (Facebook, Instagram, WhatsApp)
-	32934: "Meta", 63293: "Meta", 54115: "Meta",
+	32934: "Meta", 63293: "Meta", 54115: "Meta", 149642: "Meta",
 	// Apple
 	714: "Apple", 6185: "Apple",
 	// Hetzner
-	24940: "Hetzner", 213230: "Hetzner", 212317: "Hetzner",
+	24940: "Hetzner", 213230: "Hetzner", 212317: "Hetzner", 215859: "Hetzner",
 	// OVH
 	16276: "OVH", 35540: "OVH",
 	// DigitalOcean
-	14061: "DigitalOcean", 393406: "DigitalOcean",
-	// Linode (Akamai Connected Cloud)
+	14061: "DigitalOcean", 393406: "DigitalOcean", 46652: "DigitalOcean",
+	// Linode (Akamai Connected Cloud; AS63949 is named Akamai Technologies
+	// since Akamai bought Linode, and kept as Linode to tell the cloud
+	// from the CDN)
 	63949: "Linode", 48337: "Linode",
 	// Vultr (The Constant Company)
-	20473: "Vultr",
+	20473: "Vultr", 54094: "Vultr", 46407: "Vultr", 11508: "Vultr",
 	// Yandex (Yandex, Yandex.Cloud)
-	13238: "Yandex", 200350: "Yandex",
+	13238: "Yandex", 200350: "Yandex", 202611: "Yandex", 44534: "Yandex", 215013: "Yandex", 210656: "Yandex",
 }
 
 // DefaultProviders returns a copy of the built-in ASN -> provider table.

@@ -128,18 +128,22 @@ func fromBytes(name, where string, data []byte, full bool) (*database, error) {
 	}
 	typ := r.Metadata.DatabaseType
 	byType := schemaOfType(typ)
-	byData, err := schemaOfData(r, data)
+	votes, err := schemaVotes(r, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s (database type %q): corrupt MaxMind DB file: %w", name, typ, err)
 	}
-	s := byType
-	switch {
-	case byType == schemaUnknown && byData == schemaUnknown:
+	var s schema
+	switch byData := votes.winner(); {
+	case byType != schemaUnknown && votes[byType] > 0:
+		s = byType // records confirm the type
+	case byData == schemaUnknown && byType == schemaUnknown:
 		return nil, fmt.Errorf("%s: database type %q and its records match no schema borderwatch reads; expected a country (country.iso_code or country_code), ASN (autonomous_system_number) or IPinfo Lite (country_code, asn \"AS...\") database", name, typ)
+	case byData == schemaUnknown:
+		s = byType // no record says otherwise (empty, or only empty records)
 	case byType == schemaUnknown, byData == schemaFlatCountry && (byType == schemaCountry || byType == schemaIPinfo):
 		// An unnamed type; ip-location-db's or IPinfo's country-only file.
 		s = byData
-	case byData != schemaUnknown && byData != byType:
+	default:
 		return nil, fmt.Errorf("%s: database type %q says %s, but its records have the %s schema", name, typ, byType, byData)
 	}
 	return &database{r: r, schema: s, info: DatabaseInfo{Type: typ, Path: where, BuildTime: r.Metadata.BuildTime().UTC()}}, nil
@@ -196,11 +200,25 @@ func schemaOfType(typ string) schema {
 // sampledRecords is how many records schemaOfData decodes.
 const sampledRecords = 64
 
-// schemaOfData tells the record layout from the first records of the
-// search tree, schemaUnknown for an empty database. It walks the tree
-// itself, visiting each node at most once, so a hostile tree (cycles,
-// shared subtrees, empty leaves) costs at most one pass.
-func schemaOfData(r *maxminddb.Reader, data []byte) (s schema, err error) {
+// votes counts sampled records by schema.
+type votes [schemaFlatCountry + 1]int
+
+// winner returns the schema most records have, schemaUnknown if none has
+// a known one.
+func (v *votes) winner() schema {
+	best := schemaUnknown
+	for i := schemaCountry; i < schema(len(v)); i++ {
+		if v[i] > 0 && (best == schemaUnknown || v[i] > v[best]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// schemaVotes classifies the first records of the search tree. It walks
+// the tree itself, visiting each node at most once, so a hostile tree
+// (cycles, shared subtrees, empty leaves) costs at most one pass.
+func schemaVotes(r *maxminddb.Reader, data []byte) (v votes, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
@@ -213,14 +231,13 @@ func schemaOfData(r *maxminddb.Reader, data []byte) (s schema, err error) {
 	case 24, 28, 32:
 		nodeBytes = md.RecordSize / 4
 	default:
-		return schemaUnknown, fmt.Errorf("unsupported record size %d", md.RecordSize)
+		return v, fmt.Errorf("unsupported record size %d", md.RecordSize)
 	}
 	if nodes == 0 || nodes > uint(len(data))/nodeBytes {
-		return schemaUnknown, fmt.Errorf("node count %d does not fit the file", nodes)
+		return v, fmt.Errorf("node count %d does not fit the file", nodes)
 	}
 	visited := make([]uint64, (nodes+63)/64)
 	stack := []uint{0}
-	var votes [schemaFlatCountry + 1]int
 	for seen := 0; len(stack) > 0 && seen < sampledRecords; {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -235,17 +252,11 @@ func schemaOfData(r *maxminddb.Reader, data []byte) (s schema, err error) {
 				stack = append(stack, p)
 			case p >= nodes+16:
 				seen++
-				votes[schemaOfRecord(r.LookupOffset(uintptr(p-nodes-16)))]++
+				v[schemaOfRecord(r.LookupOffset(uintptr(p-nodes-16)))]++
 			}
 		}
 	}
-	best := schemaUnknown
-	for i := schemaCountry; i < schema(len(votes)); i++ {
-		if votes[i] > votes[best] {
-			best = i
-		}
-	}
-	return best, nil
+	return v, nil
 }
 
 func readNode(b []byte, off, size uint) (left, right uint) {

@@ -100,6 +100,12 @@ func loadBytes(path string) ([]byte, error) {
 	return data, nil
 }
 
+// metadataMarker starts the metadata section at the end of every MaxMind
+// DB file, within its last 128 KiB.
+var metadataMarker = []byte("\xab\xcd\xefMaxMind.com")
+
+const metadataMaxSize = 128 << 10
+
 // openDatabase opens the database at path, or the embedded bytes when
 // path is "". A file is verified in full (search tree and every record,
 // maxminddb's Verify); the embedded data is verified by the tests.
@@ -117,6 +123,9 @@ func openDatabase(path string, embedded []byte) (*database, error) {
 // fromBytes opens a database held in data; name is what errors call it,
 // where what DatabaseInfo.Path says.
 func fromBytes(name, where string, data []byte, full bool) (*database, error) {
+	if !bytes.Contains(data[max(0, len(data)-metadataMaxSize):], metadataMarker) {
+		return nil, fmt.Errorf("%s: not a valid MaxMind DB (.mmdb) file: no metadata section (truncated, or another format)", name)
+	}
 	r, err := openReader(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a valid MaxMind DB (.mmdb) file: %w", name, err)

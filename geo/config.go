@@ -1,7 +1,9 @@
 // Package geo places addresses: country, autonomous system and
 // organisation from MaxMind-format databases (embedded defaults, or MaxMind
 // GeoLite2/GeoIP2, DB-IP and IPinfo Lite files), and the hosting provider
-// from a curated ASN table. Lookups go through small per-worker caches.
+// from a curated ASN table. Lookups go through bounded per-worker caches
+// that allocate nothing; the databases can be reloaded while lookups run
+// (Reload, Watch). Package geotest writes databases for tests.
 package geo
 
 // Config selects the databases and sizes the caches.
@@ -12,11 +14,16 @@ type Config struct {
 	// ASNDB is an ASN database path; "" uses the embedded one. An IPinfo
 	// Lite file carries both and may be given for both.
 	ASNDB string
-	// CacheSize is the number of addresses each Cache remembers.
+	// CacheSize is the number of addresses each Cache remembers, rounded
+	// up to a power of two; 0 means the default, more than MaxCacheSize is
+	// an error. A cache costs about 80 bytes per entry (5 MiB at 65536).
 	CacheSize int
 	// Providers extends and overrides the built-in ASN -> provider table.
 	Providers map[uint32]string
 }
+
+// MaxCacheSize is the largest CacheSize Open accepts.
+const MaxCacheSize = 1 << 24
 
 // DefaultConfig returns the embedded databases and a 65536-entry cache.
 func DefaultConfig() Config {

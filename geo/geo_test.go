@@ -392,6 +392,8 @@ func TestBadDatabases(t *testing.T) {
 			`country database: ` + truncated + `: not a valid MaxMind DB (.mmdb) file: no metadata section (truncated, or another format)`},
 		{"cyclic tree", Config{CountryDB: cyclicPath},
 			`country database: ` + cyclicPath + `: corrupt MaxMind DB file: invalid search tree: cycle at node 0`},
+		{"cache too big", Config{CacheSize: MaxCacheSize + 1},
+			`geo cache size 16777217: at most 16777216`},
 		{"bad gzip", Config{CountryDB: badGz},
 			`country database: ` + badGz + `: gzip: unexpected EOF`},
 	} {

@@ -39,6 +39,9 @@ type Resolver struct {
 // is empty). A missing, corrupt or wrong-type file is an error naming the
 // file, its database_type and what was expected.
 func Open(cfg Config) (*Resolver, error) {
+	if cfg.CacheSize > MaxCacheSize {
+		return nil, fmt.Errorf("geo cache size %d: at most %d", cfg.CacheSize, MaxCacheSize)
+	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultConfig().CacheSize
 	}

@@ -189,6 +189,12 @@ func newReloader(o *options, p *pipeline.Pipeline, st *settings, logger *slog.Lo
 func (r *reloader) reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The database files are read again too (an updater renamed a new file
+	// over the old one); on failure the running databases stay.
+	if err := r.st.policy.Geo.Reload(); err != nil {
+		r.success.Set(0)
+		return fmt.Errorf("geo databases not reloaded, the running ones stay: %w", err)
+	}
 	cfg, err := r.o.loadConfig()
 	if err == nil {
 		var st *settings

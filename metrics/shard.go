@@ -5,13 +5,29 @@ import (
 
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/names"
 )
 
 // NumNameSources is the number of naming sources counted (none, dns, sni, quic, http).
 const NumNameSources = 5
 
-// NameSourceNames are the label values of the naming sources, by index.
-var NameSourceNames = [NumNameSources]string{"none", "dns", "sni", "quic", "http"}
+// NameSourceNames are the label values of the naming sources, indexed by
+// names.Source (whose String gives them).
+var NameSourceNames = func() (n [NumNameSources]string) {
+	for i := range n {
+		n[i] = names.Source(i).String()
+	}
+	return n
+}()
+
+// NameSourceIndex is the counter index of a naming source (unknown values
+// count as "none").
+func NameSourceIndex(s names.Source) int {
+	if int(s) >= NumNameSources {
+		return 0
+	}
+	return int(s)
+}
 
 // Shard holds one worker's counters. The worker adds with atomics (at flow
 // flush, not per packet, for traffic); the collector reads at any time.

@@ -250,25 +250,11 @@ func (w *Worker) flushEntry(e *flow.Entry) {
 		w.shard.Add(e.Series[side], e.Bytes[side], e.Packets[side])
 	}
 	b := e.Bytes[0] + e.Bytes[1]
-	w.shard.NamedBytes[nameSourceIndex(e.NameSource)].Add(b)
+	w.shard.NamedBytes[metrics.NameSourceIndex(names.Source(e.NameSource))].Add(b)
 	if w.endpoints != nil {
 		w.countEndpoint(e)
 	}
 	e.Bytes, e.Packets = [2]uint64{}, [2]uint64{}
-}
-
-func nameSourceIndex(s uint8) int {
-	switch names.Source(s) {
-	case names.SourceDNS:
-		return 1
-	case names.SourceSNI:
-		return 2
-	case names.SourceQUIC:
-		return 3
-	case names.SourceHTTP:
-		return 4
-	}
-	return 0
 }
 
 // remote returns the flow's remote side: the non-local endpoint, or for
@@ -285,6 +271,11 @@ func remoteSide(e *flow.Entry) int {
 	}
 	return flow.AtoB
 }
+
+// egressSide returns the side whose packets go from the local endpoint to
+// the remote one, rs: the side index and the remote endpoint's index are
+// the same constants (AtoB is A, BtoA is B), so packets towards B are AtoB.
+func egressSide(rs int) int { return 1 - rs }
 
 // endpointAddr returns address of endpoint B when which == BtoA, else A.
 func endpointAddr(e *flow.Entry, which int) netip.Addr {
@@ -336,20 +327,16 @@ func (w *Worker) place(e *flow.Entry) {
 		id := w.seriesID(l)
 		e.Series = [2]uint32{id, id}
 	} else {
-		// The side whose packets go from local to remote is egress.
-		egressSide := flow.AtoB // packets A->B, A local
-		if rs == flow.AtoB {    // A is remote
-			egressSide = flow.BtoA
-		}
+		eg := egressSide(rs)
 		l.Direction = "egress"
-		e.Series[egressSide] = w.seriesID(l)
+		e.Series[eg] = w.seriesID(l)
 		l.Direction = "ingress"
-		e.Series[1-egressSide] = w.seriesID(l)
+		e.Series[1-eg] = w.seriesID(l)
 	}
 	if e.Flags&flagCounted == 0 {
 		e.Flags |= flagCounted
 		w.shard.Flows[e.Series[e.Initiator]].Add(1)
-		w.shard.NamedFlows[nameSourceIndex(e.NameSource)].Add(1)
+		w.shard.NamedFlows[metrics.NameSourceIndex(names.Source(e.NameSource))].Add(1)
 	}
 	e.Flags |= flagPlaced
 	e.Flags &^= flagRename
@@ -402,12 +389,9 @@ func (w *Worker) countEndpoint(e *flow.Entry) {
 		ep.TransitPackets += e.Packets[0] + e.Packets[1]
 		return
 	}
-	egressSide := flow.AtoB
-	if rs == flow.AtoB {
-		egressSide = flow.BtoA
-	}
-	ep.EgressBytes += e.Bytes[egressSide]
-	ep.EgressPackets += e.Packets[egressSide]
-	ep.IngressBytes += e.Bytes[1-egressSide]
-	ep.IngressPackets += e.Packets[1-egressSide]
+	eg := egressSide(rs)
+	ep.EgressBytes += e.Bytes[eg]
+	ep.EgressPackets += e.Packets[eg]
+	ep.IngressBytes += e.Bytes[1-eg]
+	ep.IngressPackets += e.Packets[1-eg]
 }

@@ -37,7 +37,7 @@ func DefaultConfig() Config {
 
 // Policy is what placement needs besides the packet: databases, catalog,
 // local networks, home region, client groups. It is immutable; a reload
-// swaps in a new one.
+// swaps in a new one. NewPolicy (policy.go) builds it from a configuration.
 type Policy struct {
 	Geo    *geo.Resolver
 	Apps   *apps.Catalog
@@ -46,6 +46,8 @@ type Policy struct {
 	// Home is the set of home-region country codes; empty means none is
 	// configured (then every region label is "unknown").
 	Home map[string]bool
+	// HomeRegion lists the same codes, sorted.
+	HomeRegion []string
 	// LocalAddrs are extra local addresses (the capture interfaces' own).
 	LocalAddrs []netip.Addr
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/flow"
 	"github.com/borderwatch/borderwatch/geo"
@@ -124,15 +123,13 @@ func (o *options) settings() (*settings, error) {
 // buildPolicy resolves flags + config into a placement policy. geoRes may
 // be reused from a previous policy (reload keeps the databases).
 func (o *options) buildPolicy(cfg *config.Config, geoRes *geo.Resolver) (*settings, error) {
-	home := cfg.HomeRegion
-	if o.homeRegion != "" {
-		var err error
-		home, err = config.ExpandRegion(splitList(o.homeRegion), cfg.Regions)
-		if err != nil {
+	ov := pipeline.PolicyOverrides{HomeRegion: splitList(o.homeRegion), Geo: geo.DefaultConfig()}
+	if len(ov.HomeRegion) > 0 {
+		// Checked here to name the flag; NewPolicy expands it again.
+		if _, err := config.ExpandRegion(ov.HomeRegion, cfg.Regions); err != nil {
 			return nil, fmt.Errorf("--geo.home-region: %w", err)
 		}
 	}
-	local := append([]netip.Prefix(nil), cfg.LocalNetworks...)
 	for _, s := range o.localNets {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -142,41 +139,17 @@ func (o *options) buildPolicy(cfg *config.Config, geoRes *geo.Resolver) (*settin
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		local = append(local, p.Masked())
+		ov.LocalNetworks = append(ov.LocalNetworks, p)
 	}
-	if geoRes == nil {
-		gc := geo.DefaultConfig()
-		gc.CountryDB, gc.ASNDB = o.countryDB, o.asnDB
-		if o.geoCache > 0 {
-			gc.CacheSize = o.geoCache
-		}
-		gc.Providers = cfg.Providers
-		var err error
-		geoRes, err = geo.Open(gc)
-		if err != nil {
-			return nil, err
-		}
+	ov.Geo.CountryDB, ov.Geo.ASNDB = o.countryDB, o.asnDB
+	if o.geoCache > 0 {
+		ov.Geo.CacheSize = o.geoCache
 	}
-	base, err := apps.Default()
+	pol, err := pipeline.NewPolicy(cfg, ov, geoRes)
 	if err != nil {
 		return nil, err
 	}
-	cat, err := apps.New(base.Apps(), cfg.Apps)
-	if err != nil {
-		return nil, err
-	}
-	homeSet := map[string]bool{}
-	for _, c := range home {
-		homeSet[c] = true
-	}
-	pol := &pipeline.Policy{
-		Geo:    geoRes,
-		Apps:   cat,
-		Local:  config.NewPrefixSet(local),
-		Groups: config.NewGroupMatcher(cfg.ClientGroups),
-		Home:   homeSet,
-	}
-	return &settings{cfg: cfg, policy: pol, home: home}, nil
+	return &settings{cfg: cfg, policy: pol, home: pol.HomeRegion}, nil
 }
 
 func (o *options) pipelineConfig(forFiles bool) pipeline.Config {

@@ -79,7 +79,9 @@ type Entry struct {
 	NameRef uint32
 	// App is the owner's app index (0: none yet).
 	App uint16
-	// Initiator is the side that sent the first packet (AtoB or BtoA).
+	// Initiator is the client's side (AtoB or BtoA): the sender of the
+	// first packet, or its receiver when the owner sees that packet is a
+	// server's reply (a TCP SYN/ACK that begins the capture).
 	Initiator uint8
 	// NameSource is the owner's name source code.
 	NameSource uint8

@@ -258,9 +258,7 @@ func (p *Pipeline) Endpoints() (eps []*Endpoint, other Endpoint) {
 				continue
 			}
 			m.add(ep)
-			if m.Name == "" {
-				m.Name = ep.Name
-			}
+			m.offerName(ep.Name, ep.nameSource)
 			if m.App == "" || m.App == "unknown" {
 				m.App = ep.App
 			}

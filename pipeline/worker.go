@@ -115,6 +115,11 @@ func (w *Worker) Handle(p *capture.Packet) {
 	if created {
 		w.shard.FlowsActive.Add(1)
 		e.Initiator = uint8(side)
+		if p.Proto == 6 && p.TCPFlags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN|capture.FlagACK {
+			// The capture begins with the server's SYN/ACK: the client is
+			// its receiver.
+			e.Initiator = uint8(1 - side)
+		}
 		pol := w.policy
 		if pol.isLocal(addrOf(&k.A, k.V6)) {
 			e.Flags |= flagLocalA
@@ -363,6 +368,18 @@ type Endpoint struct {
 	EgressPackets, IngressPackets uint64
 	TransitBytes, TransitPackets  uint64
 	Flows                         uint64
+	nameSource                    names.Source
+}
+
+// offerName names the endpoint by name unless it has one already: the
+// first name wins, except that a name the flows carried themselves (SNI,
+// QUIC, HTTP Host) replaces a name from a DNS answer (the question of a
+// CNAME chain is often not the name the client then asks the server for).
+func (ep *Endpoint) offerName(name string, src names.Source) {
+	if name == "" || (ep.Name != "" && (ep.nameSource != names.SourceDNS || src == names.SourceDNS)) {
+		return
+	}
+	ep.Name, ep.nameSource = name, src
 }
 
 func (w *Worker) countEndpoint(e *flow.Entry) {
@@ -378,9 +395,7 @@ func (w *Worker) countEndpoint(e *flow.Entry) {
 			w.endpoints[remote] = ep
 		}
 	}
-	if n := w.name(e.NameRef); n != "" && ep.Name == "" {
-		ep.Name = n
-	}
+	ep.offerName(w.name(e.NameRef), names.Source(e.NameSource))
 	if ep.App == "" || ep.App == "unknown" {
 		ep.App = w.p.seriesLabels(e.Series[0]).App
 	}

@@ -12,17 +12,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/borderwatch/borderwatch/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 )
 
-// daemon implements `borderwatch run`.
+// daemon implements `borderwatch run`. It starts the pipeline, the web
+// server, the database watch, SIGHUP and the capture, in this order, and
+// stops them in reverse (lifecycle) however it ends.
 func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writer) int {
+	if err := checkTelemetryPath(o.metricPath); err != nil {
+		fmt.Fprintf(stderr, "borderwatch: --web.telemetry-path %v (see borderwatch --help)\n", err)
+		return 2
+	}
+	if o.geoWatch < 0 {
+		fmt.Fprintf(stderr, "borderwatch: --geo.watch-interval %v: must be 0 (off) or positive (see borderwatch --help)\n", o.geoWatch)
+		return 2
+	}
 	st, err := o.settings()
 	if err != nil {
 		logger.Error("starting", "err", err)
@@ -43,68 +49,91 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 	if os.Geteuid() == 0 && len(o.interfaces) > 0 {
 		logger.Warn("running as root: borderwatch needs only CAP_NET_RAW (see README, Permissions)")
 	}
+
+	var lc lifecycle
+	defer lc.stop()
 	p, err := pipeline.New(o.pipelineConfig(len(o.interfaces) == 0), st.policy)
 	if err != nil {
 		logger.Error("starting pipeline", "err", err)
 		return 1
 	}
+	lc.push(p.Close)
 	reg := newRegistry(p, st.policy.Geo)
 	rl := newReloader(o, p, st, logger, reg)
 
 	var ready atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle(o.metricPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), Registry: reg, MaxRequestsInFlight: 4, Timeout: 30 * time.Second}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "Not ready: capture is starting", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "Ready")
-	})
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := rl.reload(); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "configuration reloaded")
-	})
-	if o.metricPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "borderwatch",
-			Description: "Where your traffic goes: bytes by remote country, AS, hosting provider and app, and how much leaves the home region.",
-			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: o.metricPath, Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Readiness"}},
-		})
-		if err != nil {
-			logger.Error("landing page", "err", err)
-			return 1
-		}
-		mux.Handle("/", landing)
+	ws, err := newWebServer(webConfig{metricPath: o.metricPath, gatherer: reg, ready: &ready, lifecycle: o.lifecycle, reload: rl.reload, logger: logger})
+	if err != nil {
+		logger.Error("web server", "err", err)
+		return 1
 	}
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(server, o.web, logger) }()
+	reg.MustRegister(newWebCollector(ws))
+	serveErr := ws.start(o.web)
+	lc.push(ws.stop)
 
+	lc.push(watchDatabases(st.policy.Geo, o, logger))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	lc.push(func() { signal.Stop(hup) })
 
-	capCtx, stopCapture := context.WithCancel(ctx)
-	var sources sync.WaitGroup
-	status := 0
-	var statusMu sync.Mutex
-	fail := func() { statusMu.Lock(); status = 1; statusMu.Unlock() }
+	c, err := startCapture(ctx, o, p, logger, reg, stderr)
+	if err != nil {
+		logger.Error("live capture", "err", err)
+		return 1
+	}
+	lc.push(c.stop)
+	ready.Store(true)
+
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("stopping: flushing flows")
+			lc.stop() // before reading the capture's status
+			return c.status()
+		case err := <-serveErr:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("web server", "err", err)
+				return 1
+			}
+		case <-hup:
+			ws.reload(rl.reload)() // logs its failures
+		}
+	}
+}
+
+// lifecycle stops what the daemon started, in reverse order, once.
+type lifecycle struct {
+	stops []func()
+}
+
+func (l *lifecycle) push(stop func()) { l.stops = append(l.stops, stop) }
+
+func (l *lifecycle) stop() {
+	for len(l.stops) > 0 {
+		f := l.stops[len(l.stops)-1]
+		l.stops = l.stops[:len(l.stops)-1]
+		f()
+	}
+}
+
+// captureRun is the daemon's capture: the files and the live interfaces.
+type captureRun struct {
+	p       *pipeline.Pipeline
+	cancel  context.CancelFunc
+	sources sync.WaitGroup
+	failed  atomic.Bool // a file could not be read to its end
+}
+
+// startCapture starts reading the files and the interfaces; on error what
+// was started is stopped.
+func startCapture(ctx context.Context, o *options, p *pipeline.Pipeline, logger *slog.Logger, reg prometheus.Registerer, stderr io.Writer) (*captureRun, error) {
+	capCtx, cancel := context.WithCancel(ctx)
+	c := &captureRun{p: p, cancel: cancel}
 	if len(o.files) > 0 {
 		d := p.NewDispatcher(-1)
-		sources.Add(1)
+		c.sources.Add(1)
 		go func() {
-			defer sources.Done()
+			defer c.sources.Done()
 			for _, f := range o.files {
 				logger.Info("reading capture file", "file", f, "rate", o.fileRate)
 				if err := readFile(capCtx, f, d, o.fileRate, false, stderr); err != nil {
@@ -112,7 +141,7 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 						break
 					}
 					logger.Error("capture file", "err", err)
-					fail()
+					c.failed.Store(true)
 				}
 			}
 			d.Send()
@@ -123,92 +152,26 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 		}()
 	}
 	if len(o.interfaces) > 0 {
-		if err := startLive(capCtx, o, p, logger, reg, &sources); err != nil {
-			logger.Error("live capture", "err", err)
-			stopCapture()
-			sources.Wait()
-			p.Close()
-			return 1
+		if err := startLive(capCtx, o, p, logger, reg, &c.sources); err != nil {
+			cancel()
+			c.sources.Wait()
+			return nil, err
 		}
 	}
-	ready.Store(true)
-
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-serveErr:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("web server", "err", err)
-				stopCapture()
-				sources.Wait()
-				p.Close()
-				return 1
-			}
-		case <-hup:
-			if err := rl.reload(); err != nil {
-				logger.Error("reload", "err", err)
-			}
-		}
-	}
-	logger.Info("stopping: flushing flows")
-	stopCapture()
-	sources.Wait()
-	p.Finish()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	server.Shutdown(shutdownCtx)
-	p.Close()
-	return status
+	return c, nil
 }
 
-// reloader re-reads the configuration file and swaps the policy. A bad file
-// keeps the running configuration.
-type reloader struct {
-	mu      sync.Mutex
-	o       *options
-	p       *pipeline.Pipeline
-	st      *settings
-	logger  *slog.Logger
-	success prometheus.Gauge
-	when    prometheus.Gauge
+// stop ends the capture and flushes every flow into the counters.
+func (c *captureRun) stop() {
+	c.cancel()
+	c.sources.Wait()
+	c.p.Finish()
 }
 
-func newReloader(o *options, p *pipeline.Pipeline, st *settings, logger *slog.Logger, reg prometheus.Registerer) *reloader {
-	r := &reloader{o: o, p: p, st: st, logger: logger,
-		success: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "borderwatch", Name: "config_last_reload_successful", Help: "Whether the last configuration reload succeeded (1) or failed (0)."}),
-		when:    prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "borderwatch", Name: "config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration load, in unix seconds."}),
+// status is the daemon's exit code as far as the capture is concerned.
+func (c *captureRun) status() int {
+	if c.failed.Load() {
+		return 1
 	}
-	r.success.Set(1)
-	r.when.SetToCurrentTime()
-	reg.MustRegister(r.success, r.when)
-	return r
-}
-
-func (r *reloader) reload() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	// The database files are read again too (an updater renamed a new file
-	// over the old one); on failure the running databases stay.
-	if err := r.st.policy.Geo.Reload(); err != nil {
-		r.success.Set(0)
-		return fmt.Errorf("geo databases not reloaded, the running ones stay: %w", err)
-	}
-	cfg, err := r.o.loadConfig()
-	if err == nil {
-		var st *settings
-		st, err = r.o.buildPolicy(cfg, r.st.policy.Geo)
-		if err == nil {
-			st.policy.LocalAddrs = r.st.policy.LocalAddrs
-			r.p.SetPolicy(st.policy)
-			r.st = st
-			r.success.Set(1)
-			r.when.SetToCurrentTime()
-			r.logger.Info("configuration reloaded", "file", r.o.configFile, "home_region", st.home)
-			return nil
-		}
-	}
-	r.success.Set(0)
-	return fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	return 0
 }

@@ -251,7 +251,7 @@ func TestDaemon(t *testing.T) {
 	done := make(chan int)
 	var stderr bytes.Buffer
 	go func() {
-		done <- runContext(ctx, []string{"run", "--capture.file", "../../testdata/sample.pcap.gz", "--capture.file-rate", "3000", "--web.listen-address", addr, "--config.file", cfg}, io.Discard, &stderr)
+		done <- runContext(ctx, []string{"run", "--capture.file", "../../testdata/sample.pcap.gz", "--capture.file-rate", "3000", "--web.listen-address", addr, "--config.file", cfg, "--web.enable-lifecycle"}, io.Discard, &stderr)
 	}()
 	base := "http://" + addr
 	get := func(path string) (int, string) {
@@ -293,6 +293,9 @@ func TestDaemon(t *testing.T) {
 			t.Errorf("/metrics lacks %s", w)
 		}
 	}
+	if problems, err := promlint.New(strings.NewReader(body)).Lint(); err != nil || len(problems) > 0 {
+		t.Errorf("promlint /metrics: %v %v", err, problems)
+	}
 	if code, page := get("/"); code != 200 || !strings.Contains(page, "borderwatch") {
 		t.Errorf("landing page: %d", code)
 	}
@@ -310,8 +313,8 @@ func TestDaemon(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 500 || !strings.Contains(string(b), "bw.yml:4") {
-		t.Errorf("bad reload: %d %s", resp.StatusCode, b)
+	if resp.StatusCode != 500 || strings.Contains(string(b), "bw.yml") || !strings.Contains(string(b), "log") {
+		t.Errorf("bad reload: %d %s (want 500, a generic message and no file name)", resp.StatusCode, b)
 	}
 	_, body = get("/metrics")
 	if !strings.Contains(body, "borderwatch_config_last_reload_successful 0") || !strings.Contains(body, `client_group="lab"`) {
@@ -322,6 +325,10 @@ func TestDaemon(t *testing.T) {
 	case code := <-done:
 		if code != 0 {
 			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+		// The reason of the failed POST reload is in the log, not in the answer.
+		if !strings.Contains(stderr.String(), "reload failed") || !strings.Contains(stderr.String(), "bw.yml:4") {
+			t.Errorf("failed reload not logged: %s", stderr.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("daemon did not stop")

@@ -51,6 +51,8 @@ type options struct {
 	pollTO     time.Duration
 	web        *web.FlagConfig
 	metricPath string
+	lifecycle  bool
+	geoWatch   time.Duration
 
 	// read
 	readFiles    []string
@@ -90,6 +92,8 @@ func (o *options) addRun(c *kingpin.CmdClause) {
 	intFlag(c, "capture.num-blocks", "TPACKET_V3 ring blocks per socket; memory is block size x blocks x workers per interface (at most 4 GiB per socket). Raise it when borderwatch_capture_kernel_drops_total grows.", "32", &o.numBlocks, 1, maxNumBlocks)
 	durationFlag(c, "capture.poll-timeout", "How long a worker waits for frames before flushing its batch and checking the interface.", "100ms", &o.pollTO, time.Millisecond, time.Minute)
 	c.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricPath)
+	c.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP always reloads).").BoolVar(&o.lifecycle)
+	c.Flag("geo.watch-interval", "How often the daemon checks --geo.country-db and --geo.asn-db for a new file (reloaded once it is stable for one interval); 0 disables.").Default("5s").DurationVar(&o.geoWatch)
 }
 
 func (o *options) addRead(c *kingpin.CmdClause) {

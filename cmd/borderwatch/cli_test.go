@@ -262,6 +262,9 @@ func TestFlagValues(t *testing.T) {
 		{"capture.num-blocks", []string{"run"}, []string{"-1", "0", "65537", ""}, nil, "from 1 to 65536"},
 		{"capture.poll-timeout", []string{"run"}, []string{"-1ms", "0", "61s", "", "x"}, nil, "from 1ms to 1m0s"},
 		{"timeout", []string{"healthcheck"}, []string{"-1s", "0", "6m", "", "x"}, nil, "from 1ms to 5m0s"},
+		{"url", []string{"healthcheck"}, []string{"", "::", "ftp://x/", "localhost:10107", "http://"}, nil, "want an http:// or https:// URL"},
+		{"log.level", common, []string{"", "x", "-1"}, []string{"debug"}, "want one of debug, info, warn, error"},
+		{"log.format", common, []string{"", "xml"}, []string{"json"}, "want one of logfmt, json"},
 	}
 	cmdArgs := map[string][]string{"read": {"--format", "json", sample}, "lookup": {"192.0.2.1"}, "run": {"--capture.file", sample}, "healthcheck": nil}
 	for _, f := range flags {

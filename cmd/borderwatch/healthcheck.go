@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"reflect"
 	"strings"
 	"syscall"
@@ -30,6 +31,15 @@ func addHealthcheck(c *kingpin.CmdClause) *healthOptions {
 	c.Flag("web.config.file", "HTTP client configuration for a daemon with TLS or basic auth, in Prometheus' http_config format (as promtool's --http.config.file): tls_config (ca_file, cert_file, key_file, server_name, insecure_skip_verify) and basic_auth (username, password or password_file). Not the daemon's own web configuration, which holds only password hashes.").StringVar(&h.webConfig)
 	durationFlag(c, "timeout", "How long the request may take.", "5s", &h.timeout, time.Millisecond, 5*time.Minute)
 	return h
+}
+
+// validate refuses a --url that is not an absolute http or https URL.
+func (h *healthOptions) validate() error {
+	u, err := neturl.Parse(h.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: want an http:// or https:// URL", h.url)
+	}
+	return nil
 }
 
 // healthcheck implements `borderwatch healthcheck`: exit 0 when the URL

@@ -72,6 +72,12 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err == nil {
 		err = o.validate(cmd == runCmd.FullCommand(), cmd == readCmd.FullCommand())
 	}
+	if err == nil && cmd == healthCmd.FullCommand() {
+		err = h.validate()
+	}
+	if err != nil {
+		err = nameLogFlag(err)
+	}
 	if err != nil {
 		see := "borderwatch --help"
 		if cmd != "" {
@@ -99,6 +105,20 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return daemon(ctx, o, logger, stderr)
 	}
+}
+
+// nameLogFlag names the flag in promslog's errors, which do not.
+func nameLogFlag(err error) error {
+	msg := err.Error()
+	for _, f := range []struct{ prefix, flag, values string }{
+		{"unrecognized log level", "--log.level", "debug, info, warn, error"},
+		{"unrecognized log format", "--log.format", "logfmt, json"},
+	} {
+		if strings.HasPrefix(msg, f.prefix) {
+			return fmt.Errorf("%s %q: want one of %s", f.flag, strings.TrimPrefix(strings.TrimPrefix(msg, f.prefix), " "), f.values)
+		}
+	}
+	return err
 }
 
 // exitRequest is how kingpin's terminate (after --help, --version or

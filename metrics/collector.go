@@ -76,63 +76,37 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.src.Flush()
 	series := c.src.Series()
-	shards := c.src.Shards()
 	labels := series.Labels()
+	t := SumShards(c.src.Shards(), len(labels))
 	withASN := series.WithASN()
 	for id := 1; id < len(labels); id++ {
-		var b, p, f uint64
-		for _, sh := range shards {
-			b += sh.Bytes[id].Load()
-			p += sh.Packets[id].Load()
-			f += sh.Flows[id].Load()
-		}
 		l := labels[id]
 		lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup}
 		if withASN {
 			lv = append(lv, l.ASN)
 		}
-		ch <- prometheus.MustNewConstMetric(c.trafficBytes, prometheus.CounterValue, float64(b), lv...)
-		ch <- prometheus.MustNewConstMetric(c.trafficPackets, prometheus.CounterValue, float64(p), lv...)
-		ch <- prometheus.MustNewConstMetric(c.flows, prometheus.CounterValue, float64(f), lv...)
+		ch <- prometheus.MustNewConstMetric(c.trafficBytes, prometheus.CounterValue, float64(t.Bytes[id]), lv...)
+		ch <- prometheus.MustNewConstMetric(c.trafficPackets, prometheus.CounterValue, float64(t.Packets[id]), lv...)
+		ch <- prometheus.MustNewConstMetric(c.flows, prometheus.CounterValue, float64(t.Flows[id]), lv...)
 	}
-	var ib, ip, read, active uint64
-	var nb, nf [NumNameSources]uint64
-	var sk [capture.NumReasons]uint64
-	var ev [flow.NumEvictReasons]uint64
-	for _, sh := range shards {
-		ib += sh.InternalBytes.Load()
-		ip += sh.InternalPackets.Load()
-		read += sh.PacketsRead.Load()
-		active += uint64(max(sh.FlowsActive.Load(), 0))
-		for i := range nb {
-			nb[i] += sh.NamedBytes[i].Load()
-			nf[i] += sh.NamedFlows[i].Load()
-		}
-		for i := range sk {
-			sk[i] += sh.Skipped[i].Load()
-		}
-		for i := range ev {
-			ev[i] += sh.Evicted[i].Load()
-		}
-	}
-	ch <- prometheus.MustNewConstMetric(c.internalBytes, prometheus.CounterValue, float64(ib))
-	ch <- prometheus.MustNewConstMetric(c.internalPackets, prometheus.CounterValue, float64(ip))
+	ch <- prometheus.MustNewConstMetric(c.internalBytes, prometheus.CounterValue, float64(t.InternalBytes))
+	ch <- prometheus.MustNewConstMetric(c.internalPackets, prometheus.CounterValue, float64(t.InternalPackets))
 	for i, name := range NameSourceNames {
-		ch <- prometheus.MustNewConstMetric(c.namedBytes, prometheus.CounterValue, float64(nb[i]), name)
-		ch <- prometheus.MustNewConstMetric(c.namedFlows, prometheus.CounterValue, float64(nf[i]), name)
+		ch <- prometheus.MustNewConstMetric(c.namedBytes, prometheus.CounterValue, float64(t.NamedBytes[i]), name)
+		ch <- prometheus.MustNewConstMetric(c.namedFlows, prometheus.CounterValue, float64(t.NamedFlows[i]), name)
 	}
-	ch <- prometheus.MustNewConstMetric(c.overflow, prometheus.CounterValue, float64(series.Overflow()))
+	ch <- prometheus.MustNewConstMetric(c.overflow, prometheus.CounterValue, float64(t.Overflow))
 	ch <- prometheus.MustNewConstMetric(c.seriesActive, prometheus.GaugeValue, float64(series.Len()))
 	ch <- prometheus.MustNewConstMetric(c.seriesLimit, prometheus.GaugeValue, float64(series.Limit()))
-	ch <- prometheus.MustNewConstMetric(c.packetsRead, prometheus.CounterValue, float64(read))
+	ch <- prometheus.MustNewConstMetric(c.packetsRead, prometheus.CounterValue, float64(t.PacketsRead))
 	for _, r := range capture.SkipReasons {
-		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(sk[r]), r.String())
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(t.Skipped[r]), r.String())
 	}
 	for _, r := range capture.ErrorReasons {
-		ch <- prometheus.MustNewConstMetric(c.decodeErrors, prometheus.CounterValue, float64(sk[r]), r.String())
+		ch <- prometheus.MustNewConstMetric(c.decodeErrors, prometheus.CounterValue, float64(t.Skipped[r]), r.String())
 	}
-	ch <- prometheus.MustNewConstMetric(c.flowsActive, prometheus.GaugeValue, float64(active))
+	ch <- prometheus.MustNewConstMetric(c.flowsActive, prometheus.GaugeValue, float64(t.FlowsActive))
 	for r := flow.EvictIdle; r < flow.EvictEnd; r++ {
-		ch <- prometheus.MustNewConstMetric(c.flowsEvicted, prometheus.CounterValue, float64(ev[r]), r.String())
+		ch <- prometheus.MustNewConstMetric(c.flowsEvicted, prometheus.CounterValue, float64(t.Evicted[r]), r.String())
 	}
 }

@@ -28,12 +28,11 @@ const Other = "other"
 // label sets, a new set is folded: every label but direction and region
 // becomes "other", so totals and the home/abroad split stay exact.
 type Series struct {
-	mu       sync.Mutex
-	ids      map[Labels]uint32
-	labels   atomic.Pointer[[]Labels] // id -> labels, copy-on-write for readers
-	limit    int
-	withASN  bool
-	overflow atomic.Uint64
+	mu      sync.Mutex
+	ids     map[Labels]uint32
+	labels  atomic.Pointer[[]Labels] // id -> labels, copy-on-write for readers
+	limit   int
+	withASN bool
 }
 
 // maxFolds bounds the extra series folds can create: 3 directions x 3 regions.
@@ -60,35 +59,35 @@ func (s *Series) Limit() int { return s.limit }
 // WithASN reports whether the asn label is exported.
 func (s *Series) WithASN() bool { return s.withASN }
 
-// Overflow returns how many placements were folded.
-func (s *Series) Overflow() uint64 { return s.overflow.Load() }
-
-// ID returns the id of l, interning it (or its fold) if new.
-func (s *Series) ID(l Labels) uint32 {
+// ID returns the id of l, interning it (or its fold) if new; folded says
+// that l did not fit in the budget and id is its fold. Callers that cache
+// ids must keep folded with them: every placement on a fold is counted
+// (Shard.Overflow), not only the first.
+func (s *Series) ID(l Labels) (id uint32, folded bool) {
 	if !s.withASN {
 		l.ASN = ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, ok := s.ids[l]; ok {
-		return id
+		return id, false
 	}
 	labels := *s.labels.Load()
 	if len(labels)-1 >= s.limit {
-		s.overflow.Add(1)
+		folded = true
 		l = Labels{Direction: l.Direction, Region: l.Region, Country: Other, Provider: Other, App: Other, ClientGroup: Other}
 		if s.withASN {
 			l.ASN = Other
 		}
 		if id, ok := s.ids[l]; ok {
-			return id
+			return id, true
 		}
 	}
-	id := uint32(len(labels))
+	id = uint32(len(labels))
 	next := append(labels, l) // readers hold the old slice header
 	s.labels.Store(&next)
 	s.ids[l] = id
-	return id
+	return id, folded
 }
 
 // Labels returns the label sets by id (index 0 unused). Safe to call

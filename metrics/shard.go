@@ -40,6 +40,9 @@ type Shard struct {
 	InternalPackets atomic.Uint64
 	NamedBytes      [NumNameSources]atomic.Uint64
 	NamedFlows      [NumNameSources]atomic.Uint64
+	// Overflow counts flow placements with a label set folded by the
+	// series budget (one per placement, whatever the worker's cache).
+	Overflow atomic.Uint64
 
 	PacketsRead atomic.Uint64
 	Skipped     [capture.NumReasons]atomic.Uint64 // skipped and decode errors, by reason

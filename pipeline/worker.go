@@ -52,7 +52,8 @@ type Worker struct {
 	dnsTime   time.Time
 	learnFn   func(name string, addr netip.Addr, ttl uint32)
 
-	seriesCache map[metrics.Labels]uint32
+	seriesCache map[metrics.Labels]seriesRef
+	folded      bool // a series id of the current placement is a fold
 	endpoints   map[netip.Addr]*Endpoint
 	otherEP     Endpoint
 	policy      *Policy
@@ -60,7 +61,7 @@ type Worker struct {
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {
-	w := &Worker{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]uint32{}}
+	w := &Worker{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]seriesRef{}}
 	fc := p.cfg.Flow
 	fc.MaxFlows = maxFlows
 	w.table = flow.New(fc, w.evict)
@@ -246,7 +247,11 @@ func (w *Worker) flushEntry(e *flow.Entry) {
 		return
 	}
 	if e.Flags&flagPlaced == 0 || e.Flags&flagRename != 0 {
+		w.folded = false
 		w.place(e)
+		if w.folded {
+			w.shard.Overflow.Add(1)
+		}
 	}
 	for side := 0; side < 2; side++ {
 		if e.Packets[side] == 0 {
@@ -347,15 +352,25 @@ func (w *Worker) place(e *flow.Entry) {
 	e.Flags &^= flagRename
 }
 
+// seriesRef is a cached series id and whether it is a fold.
+type seriesRef struct {
+	id     uint32
+	folded bool
+}
+
+// seriesID returns the id of l (through the worker's cache) and notes in
+// w.folded when it is a fold, so that the placement is counted as folded
+// however often the cache answers.
 func (w *Worker) seriesID(l metrics.Labels) uint32 {
-	if id, ok := w.seriesCache[l]; ok {
-		return id
+	r, ok := w.seriesCache[l]
+	if !ok {
+		r.id, r.folded = w.p.series.ID(l)
+		if len(w.seriesCache) < 4*w.p.series.Limit() {
+			w.seriesCache[l] = r
+		}
 	}
-	id := w.p.series.ID(l)
-	if len(w.seriesCache) < 4*w.p.series.Limit() {
-		w.seriesCache[l] = id
-	}
-	return id
+	w.folded = w.folded || r.folded
+	return r.id
 }
 
 // Endpoint is the read report's per-remote-address total.

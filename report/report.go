@@ -72,7 +72,7 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 	r := &Report{Files: files, HomeRegion: home}
 	series := p.Series()
 	labels := series.Labels()
-	shards := p.Shards()
+	t := metrics.SumShards(p.Shards(), len(labels))
 	byDir, byCountry, byProvider, byApp := map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}
 	add := func(m map[string]*Counts, k string, b, n uint64) {
 		c := m[k]
@@ -84,11 +84,7 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 		c.Packets += n
 	}
 	for id := 1; id < len(labels); id++ {
-		var b, n uint64
-		for _, sh := range shards {
-			b += sh.Bytes[id].Load()
-			n += sh.Packets[id].Load()
-		}
+		b, n := t.Bytes[id], t.Packets[id]
 		if n == 0 {
 			continue
 		}
@@ -114,28 +110,25 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 	errs := map[string]*Counts{}
 	named := map[string]*Counts{}
 	evicted := map[string]*Counts{}
-	for _, sh := range shards {
-		r.PacketsRead += sh.PacketsRead.Load()
-		r.Internal.Bytes += sh.InternalBytes.Load()
-		r.Internal.Packets += sh.InternalPackets.Load()
-		for _, reason := range captureSkipReasons() {
-			if v := sh.Skipped[reason.id].Load(); v > 0 {
-				if reason.err {
-					add(errs, reason.name, 0, v)
-				} else {
-					add(skipped, reason.name, 0, v)
-				}
+	r.PacketsRead = t.PacketsRead
+	r.Internal = Counts{Bytes: t.InternalBytes, Packets: t.InternalPackets}
+	for _, reason := range captureSkipReasons() {
+		if v := t.Skipped[reason.id]; v > 0 {
+			if reason.err {
+				add(errs, reason.name, 0, v)
+			} else {
+				add(skipped, reason.name, 0, v)
 			}
 		}
-		for i, name := range metrics.NameSourceNames {
-			if v := sh.NamedBytes[i].Load(); v > 0 {
-				add(named, name, v, sh.NamedFlows[i].Load())
-			}
+	}
+	for i, name := range metrics.NameSourceNames {
+		if v := t.NamedBytes[i]; v > 0 {
+			add(named, name, v, t.NamedFlows[i])
 		}
-		for i, name := range evictNames() {
-			if v := sh.Evicted[i].Load(); v > 0 {
-				add(evicted, name, 0, v)
-			}
+	}
+	for i, name := range evictNames() {
+		if v := t.Evicted[i]; v > 0 {
+			add(evicted, name, 0, v)
 		}
 	}
 	r.ByDirection, r.ByCountry, r.ByProvider, r.ByApp = rows(byDir), rows(byCountry), rows(byProvider), rows(byApp)

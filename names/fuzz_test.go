@@ -74,6 +74,9 @@ func FuzzQUICInitial(f *testing.F) {
 	iv, _ := hex.DecodeString("fa044b2f42a3fd3b46fb255c")
 	hp, _ := hex.DecodeString("9f50449e04a0e810283a1e9933adedd2")
 	f.Add(sealInitial(quicV1, false, dcid, key, iv, hp, 0, cryptoFrame(0, helloMsg(sniExt("f.example"))), 1162))
+	for _, fl := range gquicFlows {
+		f.Add(gquicDatagrams(f, fl)[0]) // T050/T051: gQUIC frames
+	}
 	for _, p := range realPayloads(20, func(p pkt) bool { return p.proto == 17 && p.payload[0]&0x80 != 0 },
 		"ndpi/pcap/quic-v2.pcapng", "ndpi/pcap/quic_q50.pcap", "ndpi/pcap/quic_q46.pcap", "ndpi/pcap/quic-29.pcap", "retina/traces/quic_kyber.pcapng") {
 		f.Add(p)

@@ -164,6 +164,7 @@ type quicAssembler struct {
 	plain  []byte    // decrypted payload scratch
 	// decrypted counts the Initial packets decrypted for this flow.
 	decrypted int
+	pnLen     int // packet number length of the last packet decrypted
 }
 
 type quicStatus uint8
@@ -265,7 +266,12 @@ func (a *quicAssembler) datagram(d []byte, stats *Stats) (sni []byte, st quicSta
 			if version == gquicQ050 {
 				return gquicCHLO(payload, stats)
 			}
-			if err := a.frames(payload); err != nil {
+			if version == gquicT050 || version == gquicT051 {
+				err = a.gquicFrames(payload)
+			} else {
+				err = a.frames(payload)
+			}
+			if err != nil {
 				return nil, quicGiveUp, err
 			}
 		}
@@ -286,6 +292,7 @@ func (a *quicAssembler) decrypt(pkt []byte, pnOff int) ([]byte, error) {
 	copy(hdr, pkt)
 	hdr[0] ^= mask[0] & 0x0f
 	pnLen := int(hdr[0]&3) + 1
+	a.pnLen = pnLen
 	var pn uint64
 	for i := range pnLen {
 		hdr[pnOff+i] ^= mask[1+i]
@@ -348,15 +355,10 @@ func (a *quicAssembler) frames(b []byte) error {
 			if n == 0 || l > uint64(len(b)-n) {
 				return ErrQUICMalformed
 			}
-			data := b[n : n+int(l)]
+			if err := a.crypto(off, b[n:n+int(l)]); err != nil {
+				return err
+			}
 			b = b[n+int(l):]
-			if off+l > uint64(len(a.stream)) {
-				return ErrQUICOverflow
-			}
-			copy(a.stream[off:], data)
-			if !a.got.add(int(off), int(off+l)) {
-				return ErrQUICOverflow
-			}
 		case 0x1c, 0x1d: // CONNECTION_CLOSE
 			k := 2
 			if t == 0x1d {
@@ -375,6 +377,92 @@ func (a *quicAssembler) frames(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// crypto stores the data of a CRYPTO frame at its stream offset.
+func (a *quicAssembler) crypto(off uint64, data []byte) error {
+	l := uint64(len(data))
+	if off+l > uint64(len(a.stream)) {
+		return ErrQUICOverflow
+	}
+	copy(a.stream[off:], data)
+	if !a.got.add(int(off), int(off+l)) {
+		return ErrQUICOverflow
+	}
+	return nil
+}
+
+// gquicFrames walks the frames of a decrypted gQUIC T050/T051 Initial:
+// Google QUIC frame types (PADDING fills the rest of the packet, 0x06 is
+// STOP_WAITING, ACK frames are 0x40-0x7f with field sizes in the type
+// byte), whose CRYPTO frame (0x08, IETF layout) carries the TLS
+// ClientHello (Wireshark's packet-gquic.c, Chromium's quic_framer.cc).
+func (a *quicAssembler) gquicFrames(b []byte) error {
+	for len(b) > 0 {
+		t := b[0]
+		b = b[1:]
+		switch {
+		case t == 0x00: // PADDING: the rest of the packet
+			return nil
+		case t == 0x07: // PING
+		case t == 0x08: // CRYPTO
+			off, n := quicVarint(b)
+			if n == 0 {
+				return ErrQUICMalformed
+			}
+			b = b[n:]
+			l, n := quicVarint(b)
+			if n == 0 || l > uint64(len(b)-n) {
+				return ErrQUICMalformed
+			}
+			if err := a.crypto(off, b[n:n+int(l)]); err != nil {
+				return err
+			}
+			b = b[n+int(l):]
+		case t == 0x06: // STOP_WAITING: least unacked delta, packet number sized
+			if len(b) < a.pnLen {
+				return ErrQUICMalformed
+			}
+			b = b[a.pnLen:]
+		case t&0xc0 == 0x40: // ACK
+			n, ok := gquicACKLen(t, b)
+			if !ok {
+				return ErrQUICMalformed
+			}
+			b = b[n:]
+		default: // stream data or control frames: not in a client Initial
+			return ErrQUICMalformed
+		}
+	}
+	return nil
+}
+
+// gquicACKLen returns the length of a gQUIC (Q046+) ACK frame's body.
+func gquicACKLen(t byte, b []byte) (int, bool) {
+	sizes := [4]int{1, 2, 4, 6}
+	largest, block := sizes[(t>>2)&3], sizes[t&3]
+	p := largest + 2 // largest acked, ack delay
+	blocks := 0
+	if t&0x20 != 0 { // more than one ack block
+		if len(b) <= p {
+			return 0, false
+		}
+		blocks = int(b[p])
+		p++
+	}
+	p += block + blocks*(1+block) // first block length, (gap, length)*
+	if len(b) <= p {
+		return 0, false
+	}
+	ts := int(b[p]) // timestamps: delta (1) and time (4), then (1+2) each
+	p++
+	if ts > 0 {
+		p += 5 + (ts-1)*3
+	}
+	if p > len(b) {
+		return 0, false
+	}
+	return p, true
 }
 
 // hello parses the ClientHello once the CRYPTO stream's head is complete.

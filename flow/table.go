@@ -126,7 +126,12 @@ type Table struct {
 	cursor  uint64
 	evicted [NumEvictReasons]uint64
 	onEvict func(e *Entry, r EvictReason)
+	onVisit func(e *Entry, now int64)
 }
+
+// SetVisit sets a function that Expire calls, with its time, for every
+// live flow it passes and does not end. It must not insert or delete.
+func (t *Table) SetVisit(fn func(e *Entry, now int64)) { t.onVisit = fn }
 
 // New returns a table of cfg.MaxFlows entries; onEvict is called for every
 // flow that leaves the table, before its slot is reused.
@@ -269,6 +274,9 @@ func (t *Table) Expire(now int64, n int) {
 			case t.active > 0 && now-s.First > t.active:
 				t.remove(i, EvictActive)
 				continue
+			}
+			if t.onVisit != nil {
+				t.onVisit(s, now)
 			}
 		}
 		t.cursor++

@@ -8,12 +8,12 @@ import (
 
 const namespace = "borderwatch"
 
-// Source is what the collector reads: the series, the shards, and a flush
-// that moves the flows' pending counts into the shards before a scrape.
+// Source is what the collector reads: the series and the shards. A scrape
+// never waits for the workers: they count placed flows into their shards
+// as packets arrive.
 type Source interface {
 	Series() *Series
 	Shards() []*Shard
-	Flush()
 }
 
 // Collector exports the traffic and capture counters at scrape time.
@@ -74,7 +74,6 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	c.src.Flush()
 	series := c.src.Series()
 	labels := series.Labels()
 	t := SumShards(c.src.Shards(), len(labels))

@@ -1,14 +1,22 @@
 package pipeline
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/metrics"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 type frame struct {
@@ -49,10 +57,20 @@ func loadFrames(b *testing.B, packets int) []frame {
 	return frames
 }
 
-// BenchmarkWorker: decode + flow + names + enrichment + aggregation on one
-// goroutine, over a realistic mix (new flows with DNS answers, TLS and
-// QUIC handshakes, bulk data). Timestamps advance across laps so flows
-// expire and start again, as in a long capture.
+// barrier waits until every worker has handled all that was dispatched.
+func barrier(p *Pipeline) {
+	for i := range p.workers {
+		done := make(chan struct{})
+		p.in[i] <- &batch{op: opBarrier, done: done}
+		<-done
+	}
+}
+
+// BenchmarkWorker: the real path (dispatcher: decode and batch; one
+// worker: flow + names + enrichment + aggregation) over a realistic mix
+// (new flows with DNS answers, TLS and QUIC handshakes, bulk data), on two
+// goroutines. Timestamps advance across laps so flows expire and start
+// again, as in a long capture.
 func BenchmarkWorker(b *testing.B) {
 	frames := loadFrames(b, 200000)
 	cfg := DefaultConfig()
@@ -61,13 +79,14 @@ func BenchmarkWorker(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	w := newWorker(p, 1<<18)
-	w.refreshPolicy()
+	d := p.NewDispatcher(-1)
 	span := frames[len(frames)-1].ts - frames[0].ts + 1
 	// warm up: one lap
 	for _, f := range frames {
-		w.HandleFrame(f.data, f.lt, f.ts)
+		d.Frame(f.data, f.lt, f.ts)
 	}
+	d.Send()
+	barrier(p)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
@@ -79,11 +98,10 @@ func BenchmarkWorker(b *testing.B) {
 			lap++
 		}
 		f := &frames[k]
-		w.HandleFrame(f.data, f.lt, f.ts+lap*(span+int64(120e9)))
-		if i%1000000 == 999999 {
-			w.Flush() // a scrape
-		}
+		d.Frame(f.data, f.lt, f.ts+lap*(span+int64(120e9)))
 	}
+	d.Send()
+	barrier(p)
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/packet")
@@ -100,21 +118,87 @@ func BenchmarkWorkerEstablished(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close()
-	w := newWorker(p, 1<<18)
-	w.refreshPolicy()
-	for _, f := range frames {
-		w.HandleFrame(f.data, f.lt, f.ts)
-	}
-	w.Flush()
+	d := p.NewDispatcher(-1)
 	last := frames[len(frames)-1].ts
+	for _, f := range frames {
+		d.Frame(f.data, f.lt, f.ts)
+	}
+	// Every flow is placed: its naming window has passed.
+	for _, f := range frames {
+		d.Frame(f.data, f.lt, last+namingWindow)
+	}
+	d.Send()
+	barrier(p)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f := &frames[i%len(frames)]
-		w.HandleFrame(f.data, f.lt, last) // same time: no flow expires
-		if i%1000000 == 999999 {
-			w.Flush()
-		}
+		d.Frame(f.data, f.lt, last+namingWindow) // same time: no flow expires
 	}
+	d.Send()
+	barrier(p)
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/packet")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
+}
+
+// BenchmarkScrape: a scrape of a pipeline whose 10,000-series budget is
+// full (30,000 traffic samples plus the rest), gathered and encoded as
+// promhttp does, while a dispatcher keeps both workers busy with a
+// capture. Reports the median and the slowest scrape.
+func BenchmarkScrape(b *testing.B) {
+	frames := loadFrames(b, 200000)
+	cfg := DefaultConfig()
+	cfg.Workers = 2
+	p, err := New(cfg, testPolicy(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for i := 0; p.Series().Len() < 10000; i++ {
+		id, _ := p.Series().ID(metrics.Labels{Direction: []string{"egress", "ingress"}[i%2], Country: fmt.Sprintf("C%d", i/2%200),
+			Provider: "other", App: fmt.Sprintf("app%d", i/400), Region: "abroad", ClientGroup: "default"})
+		p.workers[i%2].shard.Add(id, uint64(i)*1000, uint64(i))
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metrics.NewCollector(p), metrics.NewNamesCollector(p.NameStats(), p.NameCache()))
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // busy workers
+		defer wg.Done()
+		d := p.NewDispatcher(-1)
+		span := frames[len(frames)-1].ts - frames[0].ts + 1
+		for lap := int64(0); !stop.Load(); lap++ {
+			for _, f := range frames {
+				d.Frame(f.data, f.lt, f.ts+lap*(span+int64(120e9)))
+			}
+		}
+		d.Send()
+	}()
+	var lat []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		mfs, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	stop.Store(true)
+	wg.Wait()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }

@@ -160,7 +160,7 @@ func TestTransitServerFromSynAck(t *testing.T) {
 
 // TestFlowNameWinsOverDNS: the DNS answer for alexa.amazon.com (a CNAME
 // to pitangui.amazon.com) names a first flow to the address that carries
-// no ClientHello (it is counted, by a scrape, before any other); the next
+// no ClientHello (it is placed, its naming window over, before any other); the next
 // flow sends SNI pitangui.amazon.com. The report names the address by the
 // SNI the flows sent, not by the DNS question.
 func TestFlowNameWinsOverDNS(t *testing.T) {
@@ -185,8 +185,11 @@ func TestFlowNameWinsOverDNS(t *testing.T) {
 	appData := append([]byte{0x17, 3, 3, 0, 60}, make([]byte, 60)...)
 	w.tcp(mid, server, "PA", 9000, appData)
 	w.tcp(server, mid, "PA", 7000, appData)
+	// The flow is placed (and its endpoint counted) when its naming window
+	// has passed: a later packet shows it.
+	w.ts = w.ts.Add(time.Duration(namingWindow))
+	w.tcp(mid, server, "A", 9060, nil)
 	w.sync()
-	w.p.Flush() // a scrape: the endpoint is counted now
 
 	w.tlsFlow(netip.AddrPortFrom(client.Addr(), 50002), server, "pitangui.amazon.com", false)
 	ep := w.endpoints()[server.Addr()]
@@ -196,7 +199,7 @@ func TestFlowNameWinsOverDNS(t *testing.T) {
 	if ep.Name != "pitangui.amazon.com" {
 		t.Errorf("endpoint name %q, want the SNI pitangui.amazon.com", ep.Name)
 	}
-	if ep.EgressPackets != 1+3 || ep.IngressPackets != 1+2 {
-		t.Errorf("packets egress %d ingress %d, want 4 and 3", ep.EgressPackets, ep.IngressPackets)
+	if ep.EgressPackets != 2+3 || ep.IngressPackets != 1+2 {
+		t.Errorf("packets egress %d ingress %d, want 5 and 3", ep.EgressPackets, ep.IngressPackets)
 	}
 }

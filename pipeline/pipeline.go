@@ -40,8 +40,7 @@ const (
 type ctlOp uint8
 
 const (
-	ctlFlush ctlOp = iota
-	ctlExpire
+	ctlExpire ctlOp = iota
 )
 
 type ctlReq struct {
@@ -123,8 +122,6 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 			}
 		case r := <-ctl:
 			switch r.op {
-			case ctlFlush:
-				w.Flush()
 			case ctlExpire:
 				w.refreshPolicy()
 				w.ExpireIdle(r.now)
@@ -182,10 +179,6 @@ func (p *Pipeline) Policy() *Policy { return p.policy.Load() }
 // SetPolicy swaps in a new policy (reload); workers pick it up at their
 // next batch. Counts are never lost: existing flows keep their placement.
 func (p *Pipeline) SetPolicy(pol *Policy) { p.policy.Store(pol) }
-
-// Flush asks every worker to move its flows' pending counts into its shard
-// and waits (at most timeout) for them, so a scrape sees current totals.
-func (p *Pipeline) Flush() { p.control(ctlFlush, 0, 2*time.Second) }
 
 // Expire asks every worker to end the flows idle at now (wall clock, for
 // live capture).
@@ -299,8 +292,16 @@ type Dispatcher struct {
 	shard  *metrics.Shard
 	target int // -1: hash over all workers
 	cur    []*batch
+	epoch  int64 // packet time / syncPeriod of the last barrier
 	pkt    capture.Packet
 }
+
+// syncPeriod: a dispatcher over all workers waits until they have handled
+// everything it dispatched whenever packet time enters a new period. A
+// DNS answer handled by one worker is then in the shared cache before any
+// flow it names, handled by another, has passed its naming window, since
+// the window holds a whole period.
+const syncPeriod = namingWindow / 2
 
 // NewDispatcher returns a dispatcher; target is a worker index, or -1 to
 // spread packets over all workers by flow hash.
@@ -326,6 +327,7 @@ func (d *Dispatcher) Frame(data []byte, lt layers.LinkType, ts int64) {
 	}
 	i := d.target
 	if i < 0 {
+		d.sync(ts)
 		// Dispatch by address pair (not ports), so that the later
 		// fragments of a datagram meet its first one.
 		a, b := d.pkt.Src, d.pkt.Dst
@@ -349,6 +351,25 @@ func (d *Dispatcher) Frame(data []byte, lt layers.LinkType, ts int64) {
 	bt.pkts = append(bt.pkts, d.pkt)
 	if len(bt.pkts) == cap(bt.pkts) {
 		d.send(i)
+	}
+}
+
+// sync is a barrier on every worker when packet time ts starts a new
+// period (see syncPeriod).
+func (d *Dispatcher) sync(ts int64) {
+	ep := ts / syncPeriod
+	if ep == d.epoch {
+		return
+	}
+	d.epoch = ep
+	d.Send()
+	dones := make([]chan struct{}, len(d.p.workers))
+	for i := range dones {
+		dones[i] = make(chan struct{})
+		d.p.in[i] <- &batch{op: opBarrier, done: dones[i]}
+	}
+	for _, c := range dones {
+		<-c
 	}
 }
 

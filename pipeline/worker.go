@@ -10,7 +10,6 @@ import (
 	"github.com/borderwatch/borderwatch/geo"
 	"github.com/borderwatch/borderwatch/metrics"
 	"github.com/borderwatch/borderwatch/names"
-	"github.com/gopacket/gopacket/layers"
 )
 
 // Entry flags (flow.Entry.Flags).
@@ -21,8 +20,16 @@ const (
 	flagRename               // name changed since placement: place again
 	flagNameDone             // stop feeding the name tracker
 	flagCounted              // counted in flows_total
-	flagDNSTried             // the DNS cache was asked
 )
+
+// namingWindow is how long (packet time, from a flow's first packet) a
+// flow's bytes are held unplaced while its name may still come: a flow is
+// placed once, as soon as it carries a name (SNI, QUIC SNI, HTTP Host) or
+// when this window has passed (then with the client's DNS answer, if any),
+// so that where its bytes land does not depend on when anyone scrapes. The
+// name is in the first client flight; the window also lets a DNS answer
+// handled by another worker arrive first.
+const namingWindow = int64(2 * time.Second)
 
 // maxNamedPackets bounds how many packets of a flow are shown to the name
 // tracker: handshakes are in the first client flight.
@@ -52,6 +59,10 @@ type Worker struct {
 	dnsTime   time.Time
 	learnFn   func(name string, addr netip.Addr, ttl uint32)
 
+	// direct: placed flows count each packet straight into the shard
+	// (no endpoint report to feed), so a scrape needs no flush.
+	direct bool
+
 	seriesCache map[metrics.Labels]seriesRef
 	folded      bool // a series id of the current placement is a fold
 	endpoints   map[netip.Addr]*Endpoint
@@ -65,6 +76,8 @@ func newWorker(p *Pipeline, maxFlows int) *Worker {
 	fc := p.cfg.Flow
 	fc.MaxFlows = maxFlows
 	w.table = flow.New(fc, w.evict)
+	w.table.SetVisit(w.visit)
+	w.direct = !p.cfg.Endpoints
 	w.tracker = names.NewTracker(p.cfg.Names, p.nameStats)
 	w.learnFn = w.learnDNS
 	if p.cfg.Endpoints {
@@ -93,17 +106,6 @@ func (w *Worker) refreshPolicy() {
 	clear(w.seriesCache)
 }
 
-// HandleFrame decodes and counts one frame.
-func (w *Worker) HandleFrame(data []byte, lt layers.LinkType, ts int64) {
-	w.shard.PacketsRead.Add(1)
-	v, r := w.dec.Decode(data, lt, ts, &w.pkt)
-	if v != capture.Decoded {
-		w.shard.Skipped[r].Add(1)
-		return
-	}
-	w.Handle(&w.pkt)
-}
-
 // Handle counts one decoded packet into its flow.
 func (w *Worker) Handle(p *capture.Packet) {
 	k, reverse := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto, p.IPv6, p.Context)
@@ -129,11 +131,15 @@ func (w *Worker) Handle(p *capture.Packet) {
 			e.Flags |= flagLocalB
 		}
 		if e.Flags&(flagLocalA|flagLocalB) == flagLocalA|flagLocalB {
-			e.Flags |= flagNameDone // internal: never placed, never named
+			e.Flags |= flagNameDone | flagPlaced // internal: never named, counted as is
 		}
 	}
-	e.Bytes[side] += uint64(p.IPLen)
-	e.Packets[side]++
+	if w.direct && e.Flags&flagPlaced != 0 {
+		w.count(e, side, uint64(p.IPLen))
+	} else {
+		e.Bytes[side] += uint64(p.IPLen)
+		e.Packets[side]++
+	}
 
 	if len(p.Payload) > 0 {
 		if p.Proto == 17 || p.Proto == 6 {
@@ -145,7 +151,35 @@ func (w *Worker) Handle(p *capture.Packet) {
 			w.feedName(e, h, p, side)
 		}
 	}
+	if e.Flags&flagPlaced == 0 && ready(e, p.Timestamp) {
+		w.flushEntry(e)
+	}
 	w.table.Expire(p.Timestamp, 2)
+}
+
+// count adds one packet of a placed flow to the shard.
+func (w *Worker) count(e *flow.Entry, side int, bytes uint64) {
+	if e.Flags&(flagLocalA|flagLocalB) == flagLocalA|flagLocalB {
+		w.shard.InternalBytes.Add(bytes)
+		w.shard.InternalPackets.Add(1)
+		return
+	}
+	w.shard.Add(e.Series[side], bytes, 1)
+	w.shard.NamedBytes[metrics.NameSourceIndex(names.Source(e.NameSource))].Add(bytes)
+}
+
+// ready reports whether an unplaced flow's name is final at time now: it
+// carries one, or its naming window has passed.
+func ready(e *flow.Entry, now int64) bool {
+	return e.NameRef != 0 || now-e.First >= namingWindow
+}
+
+// visit is called for the flows the table's sweep passes: a quiet flow is
+// placed when its naming window has passed, without waiting for its end.
+func (w *Worker) visit(e *flow.Entry, now int64) {
+	if e.Flags&flagPlaced == 0 && ready(e, now) {
+		w.flushEntry(e)
+	}
 }
 
 func (w *Worker) isDNSPort(port uint16) bool { return w.dnsPorts[port/64]&(1<<(port%64)) != 0 }
@@ -220,11 +254,6 @@ func (w *Worker) evict(e *flow.Entry, r flow.EvictReason) {
 	}
 }
 
-// Flush moves every flow's pending counts into the shard.
-func (w *Worker) Flush() {
-	w.table.Range(w.flushEntry)
-}
-
 // Drain ends every flow (end of input).
 func (w *Worker) Drain() {
 	w.table.Drain()
@@ -235,6 +264,9 @@ func (w *Worker) ExpireIdle(now int64) {
 	w.table.Expire(now, w.table.Capacity()*2)
 }
 
+// flushEntry places e if it is not placed yet and moves its pending counts
+// into the shard (for an ended flow, when its naming is over, and always
+// before the endpoint report is fed).
 func (w *Worker) flushEntry(e *flow.Entry) {
 	if e.Packets[0] == 0 && e.Packets[1] == 0 {
 		return
@@ -251,6 +283,11 @@ func (w *Worker) flushEntry(e *flow.Entry) {
 		w.place(e)
 		if w.folded {
 			w.shard.Overflow.Add(1)
+		}
+		if e.Flags&flagNameDone == 0 {
+			// The placement is final: no later name moves the flow.
+			e.Flags |= flagNameDone
+			w.tracker.Forget(e.Key.Hash() ^ uint64(e.First))
 		}
 	}
 	for side := 0; side < 2; side++ {
@@ -309,8 +346,7 @@ func (w *Worker) place(e *flow.Entry) {
 	info := w.geo.Lookup(remote)
 
 	name := w.name(e.NameRef)
-	if name == "" && !transit && e.Flags&flagDNSTried == 0 {
-		e.Flags |= flagDNSTried
+	if name == "" && !transit {
 		if n, ok := w.p.nameCache.Lookup(local, remote, time.Unix(0, e.First)); ok {
 			name = n
 			e.NameRef = w.storeName(n)

@@ -96,26 +96,47 @@ func gquicDatagrams(t testing.TB, f gquicFlow) [][]byte {
 }
 
 func writeGQUICCapture(t *testing.T, path string) {
+	var pkts []pkt
+	for _, f := range gquicFlows {
+		for _, d := range gquicDatagrams(t, f) {
+			pkts = append(pkts, pkt{proto: 17, src: f.client, dst: gquicServer, payload: d})
+		}
+	}
+	writePcap(t, path, pkts)
+}
+
+// writePcap writes packets as Ethernet/IPv4 frames (TCP segments with
+// PSH/ACK), built by gopacket, 1 ms apart.
+func writePcap(t *testing.T, path string, pkts []pkt) {
+	t.Helper()
 	var buf bytes.Buffer
 	w := pcapgo.NewWriter(&buf)
 	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
 	ts := time.Unix(1_700_000_000, 0).UTC()
-	for _, f := range gquicFlows {
-		for _, d := range gquicDatagrams(t, f) {
-			ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: f.client.Addr().AsSlice(), DstIP: gquicServer.Addr().AsSlice()}
-			udp := &layers.UDP{SrcPort: layers.UDPPort(f.client.Port()), DstPort: layers.UDPPort(gquicServer.Port())}
+	for _, p := range pkts {
+		ip := &layers.IPv4{Version: 4, TTL: 64, SrcIP: p.src.Addr().AsSlice(), DstIP: p.dst.Addr().AsSlice()}
+		var l4 gopacket.SerializableLayer
+		if p.proto == 6 {
+			ip.Protocol = layers.IPProtocolTCP
+			tcp := &layers.TCP{SrcPort: layers.TCPPort(p.src.Port()), DstPort: layers.TCPPort(p.dst.Port()), Seq: p.seq, PSH: true, ACK: true, Window: 65535}
+			tcp.SetNetworkLayerForChecksum(ip)
+			l4 = tcp
+		} else {
+			ip.Protocol = layers.IPProtocolUDP
+			udp := &layers.UDP{SrcPort: layers.UDPPort(p.src.Port()), DstPort: layers.UDPPort(p.dst.Port())}
 			udp.SetNetworkLayerForChecksum(ip)
-			eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-			sb := gopacket.NewSerializeBuffer()
-			if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(d)); err != nil {
-				t.Fatal(err)
-			}
-			ts = ts.Add(time.Millisecond)
-			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(sb.Bytes()), Length: len(sb.Bytes())}, sb.Bytes()); err != nil {
-				t.Fatal(err)
-			}
+			l4 = udp
+		}
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		sb := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, l4, gopacket.Payload(p.payload)); err != nil {
+			t.Fatal(err)
+		}
+		ts = ts.Add(time.Millisecond)
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(sb.Bytes()), Length: len(sb.Bytes())}, sb.Bytes()); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {

@@ -72,7 +72,19 @@ func TestParseHTTPHost(t *testing.T) {
 		{"lower-case method", "get / HTTP/1.1\r\nHost: x.example\r\n\r\n", "", false},
 		{"invalid host bytes", "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", "", false},
 		{"IPv6 literal", "GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n", "", false},
-		{"IPv4 literal", "GET / HTTP/1.1\r\nHost: 192.0.2.1:8089\r\n\r\n", "192.0.2.1", true},
+		{"IPv4 literal", "GET / HTTP/1.1\r\nHost: 192.0.2.1:8089\r\n\r\n", "", false},
+		{"IPv4 literal, no port", "GET / HTTP/1.1\r\nHost: 192.0.2.1\r\n\r\n", "", false},
+		{"IPv6 literal, no port", "GET / HTTP/1.1\r\nHost: [2001:db8::1]\r\n\r\n", "", false},
+		{"IPv6 unbracketed", "GET / HTTP/1.1\r\nHost: 2001:db8::1\r\n\r\n", "", false},
+		{"numeric label is a name", "GET / HTTP/1.1\r\nHost: 1.2.3.example\r\n\r\n", "1.2.3.example", true},
+		{"PROPFIND", "PROPFIND /dav/ HTTP/1.1\r\nHost: dav.example\r\nDepth: 1\r\n\r\n", "dav.example", true},
+		{"UNLOCK", "UNLOCK /dav/a HTTP/1.1\r\nHost: dav.example\r\n\r\n", "dav.example", true},
+		{"MKCALENDAR", "MKCALENDAR /cal/new/ HTTP/1.1\r\nHost: cal.example\r\n\r\n", "cal.example", true},
+		{"unlisted method", "BASELINE-CONTROL /x HTTP/1.1\r\nHost: vc.example\r\n\r\n", "vc.example", true},
+		{"unlisted method, not HTTP", "DESCRIBE rtsp://cam.example/ RTSP/1.0\r\nHost: cam.example\r\n\r\n", "", false},
+		{"CONNECT with Host", "CONNECT tunnel.example:443 HTTP/1.1\r\nHost: tunnel.example:443\r\n\r\n", "tunnel.example", true},
+		{"CONNECT without Host", "CONNECT tunnel.example:443 HTTP/1.0\r\nUser-Agent: a\r\n\r\n", "tunnel.example", true},
+		{"CONNECT to an address", "CONNECT 192.0.2.7:443 HTTP/1.0\r\n\r\n", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

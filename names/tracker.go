@@ -290,6 +290,12 @@ func (t *Tracker) tlsResult(flowID uint64, sni []byte, ech bool, err error) (str
 
 func (t *Tracker) httpResult(flowID uint64, v []byte, r httpResult) (string, Source, bool) {
 	t.release(flowID)
+	if r == httpAddress {
+		// An address literal names nothing: the flow stays unnamed (a
+		// DNS answer may still name it) and is counted as usual.
+		t.stats.HTTPAddressHosts.Add(1)
+		return "", SourceNone, true
+	}
 	if r != httpFound {
 		return "", SourceNone, true
 	}

@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -220,13 +221,18 @@ func EntryLine(root *yaml.Node, i int, field string, index int) int {
 }
 
 // Default returns the embedded catalog.
-func Default() (*Catalog, error) {
+func Default() (*Catalog, error) { return embeddedCatalog() }
+
+// embeddedCatalog parses the embedded catalog once: a Catalog is immutable,
+// so every caller shares it (a configuration parse, a reload or a fuzz
+// execution no longer re-reads 400 lines of YAML).
+var embeddedCatalog = sync.OnceValues(func() (*Catalog, error) {
 	list, err := Parse(catalogYAML)
 	if err != nil {
 		return nil, fmt.Errorf("embedded app catalog: %w", err)
 	}
 	return New(list, nil)
-}
+})
 
 // DefaultApps returns the entries of the embedded catalog.
 func DefaultApps() ([]App, error) {

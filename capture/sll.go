@@ -16,7 +16,7 @@ type sllLayer struct {
 	payload []byte
 }
 
-var errSLLShort = errors.New("Linux cooked header shorter than 16 bytes")
+var errSLLShort = errors.New("linux cooked header shorter than 16 bytes")
 
 func (s *sllLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	if len(data) < 16 {

@@ -15,14 +15,14 @@ type answer struct {
 	TTL  uint32
 }
 
-func collect(t *testing.T, msg []byte, tcp bool) ([]answer, error, *Stats) {
+func collect(t *testing.T, msg []byte, tcp bool) ([]answer, *Stats, error) {
 	t.Helper()
 	var st Stats
 	var got []answer
 	err := ParseDNS(msg, tcp, &st, func(n string, a netip.Addr, ttl uint32) {
 		got = append(got, answer{n, a, ttl})
 	})
-	return got, err, &st
+	return got, &st, err
 }
 
 const respOK = 0x8180
@@ -191,7 +191,7 @@ func TestParseDNS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err, st := collect(t, tt.msg, tt.tcp)
+			got, st, err := collect(t, tt.msg, tt.tcp)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -219,12 +219,12 @@ func TestParseDNSTruncated(t *testing.T) {
 		{ptr(12), 5, 60, dnsWire("b.example")},
 		{dnsWire("b.example"), 1, 60, []byte{192, 0, 2, 9}},
 	}, 2)
-	full, err, _ := collect(t, m, false)
+	full, _, err := collect(t, m, false)
 	if err != nil || len(full) != 1 {
 		t.Fatalf("full message: %v %v", full, err)
 	}
 	for i := range len(m) {
-		got, err, _ := collect(t, m[:i], false)
+		got, _, err := collect(t, m[:i], false)
 		if err == nil && len(got) != 0 {
 			t.Errorf("prefix %d: answers %v without error", i, got)
 		}

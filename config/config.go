@@ -7,9 +7,9 @@
 //
 //	config.yml:7: client_groups[1].prefixes[0]: "10.0.0.0/33" is not a valid prefix
 //
-// The package also holds the lock-free matchers the flow path uses for
-// these settings: PrefixSet (is an address local?) and GroupMatcher (which
-// client group?).
+// The package also holds GroupMatcher, the lock-free client-group lookup
+// the flow path uses, built on package lpm's longest-prefix tables (which
+// also answer "is this address local?").
 package config
 
 import (
@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/borderwatch/borderwatch/apps"
+	"github.com/borderwatch/borderwatch/lpm"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -467,7 +468,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		if pfx != pfx.Masked() {
 			return netip.Prefix{}, fmt.Errorf("%q has host bits set (did you mean %s?)", s, pfx.Masked())
 		}
-		return canonicalPrefix(pfx), nil
+		return lpm.Canonical(pfx), nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
 		a = a.Unmap()

@@ -19,6 +19,7 @@ import (
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/lpm"
 )
 
 var (
@@ -39,7 +40,7 @@ func testPolicy(t testing.TB) *Policy {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	return &Policy{Geo: geoRes, Apps: cat, Local: config.NewPrefixSet(cfg.LocalNetworks), Groups: config.NewGroupMatcher(nil), Home: map[string]bool{}}
+	return &Policy{Geo: geoRes, Apps: cat, Local: lpm.NewSet(cfg.LocalNetworks), Groups: config.NewGroupMatcher(nil), Home: map[string]bool{}}
 }
 
 // readAll runs a pipeline over files and returns it finished.

@@ -12,6 +12,7 @@ import (
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/flow"
 	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/lpm"
 	"github.com/borderwatch/borderwatch/names"
 )
 
@@ -41,7 +42,7 @@ func DefaultConfig() Config {
 type Policy struct {
 	Geo    *geo.Resolver
 	Apps   *apps.Catalog
-	Local  *config.PrefixSet
+	Local  *lpm.Set
 	Groups *config.GroupMatcher
 	// Home is the set of home-region country codes; empty means none is
 	// configured (then every region label is "unknown").

@@ -6,6 +6,7 @@ import (
 	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/lpm"
 )
 
 // PolicyOverrides are the settings given beside the configuration file
@@ -61,7 +62,7 @@ func NewPolicy(cfg *config.Config, ov PolicyOverrides, res *geo.Resolver) (*Poli
 	return &Policy{
 		Geo:        res,
 		Apps:       cat,
-		Local:      config.NewPrefixSet(local),
+		Local:      lpm.NewSet(local),
 		Groups:     config.NewGroupMatcher(cfg.ClientGroups),
 		Home:       homeSet,
 		HomeRegion: home,

@@ -1,4 +1,11 @@
-package config
+// Package lpm is longest-prefix matching for the packet path: immutable
+// tables that map an address to the value of the most specific of a set
+// of prefixes (Table), or say whether any prefix contains it (Set). A
+// table flattens nested or disjoint prefixes into sorted, disjoint address
+// ranges once, at build time; a lookup is a binary search that takes no
+// lock and does not allocate. borderwatch uses it for local networks,
+// client groups and, for placement, published address ranges.
+package lpm
 
 import (
 	"encoding/binary"
@@ -6,11 +13,7 @@ import (
 	"slices"
 )
 
-// prefixTable finds the most specific of a set of prefixes containing an
-// address, and the value stored with it. Built once, it flattens the
-// (nested or disjoint) prefixes into sorted, disjoint address ranges each
-// holding the value of its most specific prefix; a lookup is a binary
-// search that takes no lock and does not allocate.
+// prefixTable is the table of one address family.
 type prefixTable struct {
 	ranges []addrRange // sorted by start; each runs to the next one's start
 }
@@ -22,9 +25,10 @@ type addrRange struct {
 	v     int32
 }
 
-type prefixValue struct {
-	p netip.Prefix
-	v int32
+// Entry is a prefix and its value (>= 0).
+type Entry struct {
+	Prefix netip.Prefix
+	Value  int32
 }
 
 // u128 is an address as a 128-bit number (IPv4 in its mapped form).
@@ -64,9 +68,9 @@ func (a u128) next() (u128, bool) {
 	return a, false
 }
 
-// canonicalPrefix masks p and turns an IPv4-mapped IPv6 prefix
+// Canonical masks p and turns an IPv4-mapped IPv6 prefix
 // (::ffff:10.0.0.0/104) into its IPv4 form.
-func canonicalPrefix(p netip.Prefix) netip.Prefix {
+func Canonical(p netip.Prefix) netip.Prefix {
 	if p.Addr().Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
@@ -75,15 +79,15 @@ func canonicalPrefix(p netip.Prefix) netip.Prefix {
 
 // build fills the table from prefixes of one family. When the same prefix
 // is listed twice, the first value stays.
-func (t *prefixTable) build(entries []prefixValue) {
+func (t *prefixTable) build(entries []Entry) {
 	type span struct {
 		first, last u128
 		v           int32
 	}
 	spans := make([]span, 0, len(entries))
 	for _, e := range entries {
-		first := toU128(e.p.Addr())
-		spans = append(spans, span{first, first.last(e.p), e.v})
+		first := toU128(e.Prefix.Addr())
+		spans = append(spans, span{first, first.last(e.Prefix), e.Value})
 	}
 	// Outer prefixes before the ones they contain; equal ones in input order.
 	slices.SortStableFunc(spans, func(a, b span) int {
@@ -158,17 +162,22 @@ func (t *prefixTable) lookup(a netip.Addr) (int32, bool) {
 	return t.ranges[lo-1].v, true
 }
 
-// familyTables splits entries into an IPv4 and an IPv6 table.
-type familyTables struct{ v4, v6 prefixTable }
+// Table maps an address to the value of the most specific prefix that
+// contains it. It is immutable and safe for concurrent use.
+type Table struct{ v4, v6 prefixTable }
 
-func (f *familyTables) build(entries []prefixValue) {
-	var v4, v6 []prefixValue
+// New builds a table. Prefixes are masked; IPv4-mapped IPv6 prefixes count
+// as IPv4; invalid ones and negative values are ignored. When the same
+// prefix is listed twice, the first value stays.
+func New(entries []Entry) *Table {
+	f := &Table{}
+	var v4, v6 []Entry
 	for _, e := range entries {
-		if !e.p.IsValid() {
+		if !e.Prefix.IsValid() || e.Value < 0 {
 			continue
 		}
-		e.p = canonicalPrefix(e.p)
-		if e.p.Addr().Is4() {
+		e.Prefix = Canonical(e.Prefix)
+		if e.Prefix.Addr().Is4() {
 			v4 = append(v4, e)
 		} else {
 			v6 = append(v6, e)
@@ -176,9 +185,13 @@ func (f *familyTables) build(entries []prefixValue) {
 	}
 	f.v4.build(v4)
 	f.v6.build(v6)
+	return f
 }
 
-func (f *familyTables) lookup(a netip.Addr) (int32, bool) {
+// Lookup returns the value of the most specific prefix containing a. An
+// IPv4-mapped IPv6 address is matched as IPv4; the zone of an IPv6
+// address is ignored. It does not allocate.
+func (f *Table) Lookup(a netip.Addr) (int32, bool) {
 	a = a.Unmap()
 	switch {
 	case a.Is4():
@@ -189,75 +202,25 @@ func (f *familyTables) lookup(a netip.Addr) (int32, bool) {
 	return 0, false
 }
 
-// PrefixSet answers whether an address is in any of a set of prefixes.
+// Set answers whether an address is in any of a set of prefixes.
 // It is immutable and safe for concurrent use; Contains does not allocate.
-type PrefixSet struct {
-	t familyTables
+type Set struct {
+	t *Table
 }
 
-// NewPrefixSet builds a set. Prefixes are masked; IPv4-mapped IPv6
+// NewSet builds a set. Prefixes are masked; IPv4-mapped IPv6
 // prefixes count as IPv4; invalid ones are ignored.
-func NewPrefixSet(prefixes []netip.Prefix) *PrefixSet {
-	entries := make([]prefixValue, 0, len(prefixes))
+func NewSet(prefixes []netip.Prefix) *Set {
+	entries := make([]Entry, 0, len(prefixes))
 	for _, p := range prefixes {
-		entries = append(entries, prefixValue{p: p})
+		entries = append(entries, Entry{Prefix: p})
 	}
-	s := &PrefixSet{}
-	s.t.build(entries)
-	return s
+	return &Set{New(entries)}
 }
 
 // Contains reports whether a is in the set. An IPv4-mapped IPv6 address
 // is matched as IPv4; the zone of an IPv6 address is ignored.
-func (s *PrefixSet) Contains(a netip.Addr) bool {
-	_, ok := s.t.lookup(a)
+func (s *Set) Contains(a netip.Addr) bool {
+	_, ok := s.t.Lookup(a)
 	return ok
-}
-
-// ClientGroup names a set of local prefixes.
-type ClientGroup struct {
-	Name     string
-	Prefixes []netip.Prefix
-}
-
-// DefaultGroup is the client group of local addresses no group covers.
-const DefaultGroup = "default"
-
-// GroupMatcher finds the client group of a local address: the group of
-// the most specific prefix containing it, or DefaultGroup. It is
-// immutable and safe for concurrent use; Group does not allocate.
-type GroupMatcher struct {
-	t     familyTables
-	names []string
-}
-
-// NewGroupMatcher builds a matcher. When the same prefix is listed by two
-// groups (Parse rejects that), the first group keeps it.
-func NewGroupMatcher(groups []ClientGroup) *GroupMatcher {
-	m := &GroupMatcher{}
-	var entries []prefixValue
-	for i, g := range groups {
-		m.names = append(m.names, g.Name)
-		for _, p := range g.Prefixes {
-			entries = append(entries, prefixValue{p, int32(i)})
-		}
-	}
-	m.t.build(entries)
-	return m
-}
-
-// Group returns the client group of a.
-func (m *GroupMatcher) Group(a netip.Addr) string {
-	if i, ok := m.t.lookup(a); ok {
-		return m.names[i]
-	}
-	return DefaultGroup
-}
-
-// Groups returns the label values Group can return, DefaultGroup
-// included, sorted.
-func (m *GroupMatcher) Groups() []string {
-	out := append(slices.Clone(m.names), DefaultGroup)
-	slices.Sort(out)
-	return slices.Compact(out)
 }

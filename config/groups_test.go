@@ -4,10 +4,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/borderwatch/borderwatch/lpm"
 )
 
-func TestPrefixSetDefaults(t *testing.T) {
-	s := NewPrefixSet(DefaultLocalNetworks())
+func TestLocalSetDefaults(t *testing.T) {
+	s := lpm.NewSet(DefaultLocalNetworks())
 	for addr, want := range map[string]bool{
 		"10.0.0.1": true, "10.255.255.255": true, "11.0.0.0": false, "172.16.0.1": true, "172.31.255.255": true,
 		"172.32.0.0": false, "192.168.1.1": true, "192.169.0.0": false, "100.64.0.1": true, "100.127.255.255": true,
@@ -23,11 +25,11 @@ func TestPrefixSetDefaults(t *testing.T) {
 	if s.Contains(netip.Addr{}) {
 		t.Error("the zero Addr is local")
 	}
-	if NewPrefixSet(nil).Contains(netip.MustParseAddr("10.0.0.1")) {
+	if lpm.NewSet(nil).Contains(netip.MustParseAddr("10.0.0.1")) {
 		t.Error("empty set contains 10.0.0.1")
 	}
 	// An IPv4-mapped prefix is an IPv4 prefix.
-	if !NewPrefixSet(prefixes("::ffff:10.0.0.0/104")).Contains(netip.MustParseAddr("10.1.2.3")) {
+	if !lpm.NewSet(prefixes("::ffff:10.0.0.0/104")).Contains(netip.MustParseAddr("10.1.2.3")) {
 		t.Error("::ffff:10.0.0.0/104 does not contain 10.1.2.3")
 	}
 }
@@ -94,7 +96,7 @@ func TestMatchersAgainstScan(t *testing.T) {
 		for _, g := range groups {
 			all = append(all, g.Prefixes...)
 		}
-		s := NewPrefixSet(all)
+		s := lpm.NewSet(all)
 		for range 20000 {
 			var a netip.Addr
 			if r.IntN(2) == 0 {
@@ -129,7 +131,7 @@ func TestMatchersDoNotAllocate(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	groups := randomGroups(r, 40)
 	m := NewGroupMatcher(groups)
-	s := NewPrefixSet(DefaultLocalNetworks())
+	s := lpm.NewSet(DefaultLocalNetworks())
 	for _, a := range []string{"10.1.2.3", "2001:db8:1::1", "::ffff:10.1.2.3", "fe80::1%eth0", "8.8.8.8"} {
 		addr := netip.MustParseAddr(a)
 		if n := testing.AllocsPerRun(100, func() { m.Group(addr); s.Contains(addr) }); n != 0 {
@@ -146,14 +148,14 @@ func BenchmarkContains(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		desc string
-		set  *PrefixSet
+		set  *lpm.Set
 		addr string
 	}{
-		{"defaults-v4-remote", NewPrefixSet(DefaultLocalNetworks()), "8.8.8.8"},
-		{"defaults-v4-local", NewPrefixSet(DefaultLocalNetworks()), "192.168.1.10"},
-		{"defaults-v6-remote", NewPrefixSet(DefaultLocalNetworks()), "2001:4860::8888"},
-		{"240-prefixes-v4", NewPrefixSet(many), "10.2.3.4"},
-		{"240-prefixes-v6", NewPrefixSet(many), "2001:db8:2::1"},
+		{"defaults-v4-remote", lpm.NewSet(DefaultLocalNetworks()), "8.8.8.8"},
+		{"defaults-v4-local", lpm.NewSet(DefaultLocalNetworks()), "192.168.1.10"},
+		{"defaults-v6-remote", lpm.NewSet(DefaultLocalNetworks()), "2001:4860::8888"},
+		{"240-prefixes-v4", lpm.NewSet(many), "10.2.3.4"},
+		{"240-prefixes-v6", lpm.NewSet(many), "2001:db8:2::1"},
 	} {
 		a := netip.MustParseAddr(bc.addr)
 		b.Run(bc.desc, func(b *testing.B) {

@@ -1,0 +1,82 @@
+package lpm
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// mostSpecific is the definition Lookup implements, by a scan: the value of
+// the longest prefix containing a (the first listed among equal ones).
+func mostSpecific(entries []Entry, a netip.Addr) (int32, bool) {
+	a = a.Unmap()
+	best, v := -1, int32(0)
+	for _, e := range entries {
+		p := Canonical(e.Prefix)
+		if p.Contains(a) && p.Bits() > best {
+			best, v = p.Bits(), e.Value
+		}
+	}
+	return v, best >= 0
+}
+
+func TestLookupAgainstScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for round := range 50 {
+		var entries []Entry
+		for i := range 1 + r.IntN(60) {
+			var p netip.Prefix
+			if r.IntN(2) == 0 {
+				a := netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
+				p = netip.PrefixFrom(a, 8+r.IntN(25)).Masked()
+			} else {
+				a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), byte(r.IntN(256)), 15: byte(r.IntN(256))})
+				p = netip.PrefixFrom(a, 32+r.IntN(97)).Masked()
+			}
+			entries = append(entries, Entry{p, int32(i)})
+		}
+		tab := New(entries)
+		for range 500 {
+			var a netip.Addr
+			if r.IntN(2) == 0 {
+				a = netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
+			} else {
+				a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), byte(r.IntN(256)), 15: byte(r.IntN(256))})
+			}
+			wv, wok := mostSpecific(entries, a)
+			gv, gok := tab.Lookup(a)
+			if gok != wok || (gok && gv != wv) {
+				t.Fatalf("round %d: Lookup(%s) = %d %v, scan says %d %v", round, a, gv, gok, wv, wok)
+			}
+		}
+	}
+}
+
+func TestLookupForms(t *testing.T) {
+	tab := New([]Entry{
+		{netip.MustParsePrefix("::ffff:192.0.2.0/120"), 1}, // an IPv4-mapped prefix is IPv4
+		{netip.MustParsePrefix("198.51.100.77/24"), 2},     // host bits are masked
+		{netip.MustParsePrefix("2001:db8::/32"), 3},
+		{netip.MustParsePrefix("2001:db8::/32"), 4},   // the first value stays
+		{netip.MustParsePrefix("203.0.113.0/24"), -1}, // negative values are ignored
+		{netip.Prefix{}, 5},
+	})
+	for addr, want := range map[string]int32{
+		"192.0.2.9": 1, "::ffff:192.0.2.9": 1, "198.51.100.1": 2, "2001:db8::1%eth0": 3, "203.0.113.1": -1, "8.8.8.8": -1,
+	} {
+		v, ok := tab.Lookup(netip.MustParseAddr(addr))
+		if !ok {
+			v = -1
+		}
+		if v != want {
+			t.Errorf("Lookup(%s) = %d, want %d", addr, v, want)
+		}
+	}
+	if _, ok := tab.Lookup(netip.Addr{}); ok {
+		t.Error("the zero Addr matched")
+	}
+	a := netip.MustParseAddr("2001:db8::1")
+	if n := testing.AllocsPerRun(100, func() { tab.Lookup(a) }); n != 0 {
+		t.Errorf("Lookup allocates %v times", n)
+	}
+}

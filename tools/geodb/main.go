@@ -251,18 +251,20 @@ func buildASN(dir, out string, buildEpoch int64) error {
 // compareCountries samples addresses uniformly from the IPv4 space Tor's
 // geoip file covers and reports, per candidate, the share whose country
 // equals Tor's.
-func compareCountries(w io.Writer, torPath string, samples int, candidates map[string]string) (map[string]float64, error) {
-	type rng struct {
-		lo, hi uint32
-		cc     string
-	}
+// torRange is one line of Tor's geoip file: an IPv4 range and its country.
+type torRange struct {
+	lo, hi uint32
+	cc     string
+}
+
+// readTorRanges reads Tor's geoip file (lo,hi,CC per line) and returns its
+// ranges, the running count of addresses up to each, and the total.
+func readTorRanges(torPath string) (ranges []torRange, cum []uint64, total uint64, err error) {
 	f, err := os.Open(torPath)
 	if err != nil {
-		return nil, fmt.Errorf("%w (apt-get install tor-geoipdb)", err)
+		return nil, nil, 0, fmt.Errorf("%w (apt-get install tor-geoipdb)", err)
 	}
 	defer f.Close()
-	var ranges []rng
-	var total uint64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -278,17 +280,36 @@ func compareCountries(w io.Writer, torPath string, samples int, candidates map[s
 		if e1 != nil || e2 != nil || hi < lo {
 			continue
 		}
-		ranges = append(ranges, rng{uint32(lo), uint32(hi), strings.ToUpper(p[2])})
+		ranges = append(ranges, torRange{uint32(lo), uint32(hi), strings.ToUpper(p[2])})
 		total += hi - lo + 1
+		cum = append(cum, total)
 	}
 	if len(ranges) == 0 {
-		return nil, errors.New("no ranges in " + torPath)
+		return nil, nil, 0, errors.New("no ranges in " + torPath)
 	}
-	cum := make([]uint64, len(ranges))
-	var c uint64
-	for i, r := range ranges {
-		c += uint64(r.hi-r.lo) + 1
-		cum[i] = c
+	return ranges, cum, total, sc.Err()
+}
+
+// candidateCountry is the country a candidate database gives addr:
+// ip-location-db's country_code, or GeoLite2's country.iso_code.
+func candidateCountry(rd *maxminddb.Reader, addr netip.Addr) string {
+	var rec struct {
+		CC      string `maxminddb:"country_code"`
+		Country struct {
+			ISOCode string `maxminddb:"iso_code"`
+		} `maxminddb:"country"`
+	}
+	rd.Lookup(addr).Decode(&rec)
+	if rec.CC == "" {
+		rec.CC = rec.Country.ISOCode
+	}
+	return rec.CC
+}
+
+func compareCountries(w io.Writer, torPath string, samples int, candidates map[string]string) (map[string]float64, error) {
+	ranges, cum, total, err := readTorRanges(torPath)
+	if err != nil {
+		return nil, err
 	}
 	readers := map[string]*maxminddb.Reader{}
 	for name, path := range candidates {
@@ -313,21 +334,11 @@ func compareCountries(w io.Writer, torPath string, samples int, candidates map[s
 		ipn := r.lo + uint32(x-base)
 		addr := netip.AddrFrom4([4]byte{byte(ipn >> 24), byte(ipn >> 16), byte(ipn >> 8), byte(ipn)})
 		for name, rd := range readers {
-			// ip-location-db's country_code, or GeoLite2's country.iso_code.
-			var rec struct {
-				CC      string `maxminddb:"country_code"`
-				Country struct {
-					ISOCode string `maxminddb:"iso_code"`
-				} `maxminddb:"country"`
-			}
-			rd.Lookup(addr).Decode(&rec)
-			if rec.CC == "" {
-				rec.CC = rec.Country.ISOCode
-			}
-			if rec.CC != "" {
+			cc := candidateCountry(rd, addr)
+			if cc != "" {
 				known[name]++
 			}
-			if strings.EqualFold(rec.CC, r.cc) {
+			if strings.EqualFold(cc, r.cc) {
 				agree[name]++
 			}
 		}

@@ -1,8 +1,13 @@
 package metrics
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/borderwatch/borderwatch/names"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -74,5 +79,59 @@ func BenchmarkSeriesID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.ID(l)
+	}
+}
+
+// TestNameSourceLabels: every naming source of package names has its own
+// counter and a distinct label; only SourceNone is "none".
+func TestNameSourceLabels(t *testing.T) {
+	seen := map[string]bool{}
+	for i, name := range NameSourceNames {
+		if seen[name] || (name == "none") != (names.Source(i) == names.SourceNone) {
+			t.Errorf("source %d has label %q (labels so far %v)", i, name, seen)
+		}
+		seen[name] = true
+	}
+	if len(seen) != int(names.NumSources) {
+		t.Errorf("%d labels for %d sources", len(seen), names.NumSources)
+	}
+}
+
+// TestNamesCollector: the naming counters that were counted but not
+// exported are: ClientHellos without SNI, recycled reassembly slots, DNS
+// cache evictions (a full cache given more answers than it holds).
+func TestNamesCollector(t *testing.T) {
+	st := &names.Stats{}
+	st.TLSNoSNI.Add(3)
+	st.SlotsRecycled.Add(2)
+	cfg := names.DefaultConfig()
+	cfg.CacheEntries = 64
+	cache := names.NewCache(cfg)
+	now := time.Unix(1_700_000_000, 0)
+	client := netip.MustParseAddr("192.0.2.1")
+	for i := 0; i < 1000; i++ {
+		cache.Learn(client, netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), "x.example", 300, now)
+	}
+	ev := cache.Evictions()
+	if ev == 0 || cache.Len() > 1000-int(ev) {
+		t.Fatalf("cache: %d entries, %d evictions", cache.Len(), ev)
+	}
+	want := fmt.Sprintf(`
+# HELP borderwatch_names_cache_evictions_total Live entries dropped from the full DNS name cache to make room.
+# TYPE borderwatch_names_cache_evictions_total counter
+borderwatch_names_cache_evictions_total %d
+# HELP borderwatch_names_reassembly_slots_recycled_total Reassembly slots taken from another flow's unfinished first flight (that flow is then not named by it).
+# TYPE borderwatch_names_reassembly_slots_recycled_total counter
+borderwatch_names_reassembly_slots_recycled_total 2
+# HELP borderwatch_tls_no_sni_total TLS ClientHellos parsed that carry no server name.
+# TYPE borderwatch_tls_no_sni_total counter
+borderwatch_tls_no_sni_total 3
+`, ev)
+	c := NewNamesCollector(st, cache)
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "borderwatch_names_cache_evictions_total", "borderwatch_names_reassembly_slots_recycled_total", "borderwatch_tls_no_sni_total"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
 	}
 }

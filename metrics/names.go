@@ -10,6 +10,7 @@ type namesCollector struct {
 	cache                           *names.Cache
 	learned, errors, ech, overflow  *prometheus.Desc
 	dnsMessages, quicInitials, size *prometheus.Desc
+	noSNI, recycled, evictions      *prometheus.Desc
 }
 
 // NewNamesCollector exports what name learning saw.
@@ -27,11 +28,14 @@ func NewNamesCollector(stats *names.Stats, cache *names.Cache) prometheus.Collec
 		dnsMessages:  d("dns_responses_total", "DNS responses parsed."),
 		quicInitials: d("quic_initials_total", "QUIC Initial packets examined."),
 		size:         d("names_cache_entries", "Client/address pairs in the DNS name cache."),
+		noSNI:        d("tls_no_sni_total", "TLS ClientHellos parsed that carry no server name."),
+		recycled:     d("names_reassembly_slots_recycled_total", "Reassembly slots taken from another flow's unfinished first flight (that flow is then not named by it)."),
+		evictions:    d("names_cache_evictions_total", "Live entries dropped from the full DNS name cache to make room."),
 	}
 }
 
 func (c *namesCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.learned, c.errors, c.ech, c.overflow, c.dnsMessages, c.quicInitials, c.size} {
+	for _, d := range []*prometheus.Desc{c.learned, c.errors, c.ech, c.overflow, c.dnsMessages, c.quicInitials, c.size, c.noSNI, c.recycled, c.evictions} {
 		ch <- d
 	}
 }
@@ -52,5 +56,8 @@ func (c *namesCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.overflow, s.ReassemblyOverflow.Load())
 	counter(c.dnsMessages, s.DNSMessages.Load())
 	counter(c.quicInitials, s.QUICInitials.Load())
+	counter(c.noSNI, s.TLSNoSNI.Load())
+	counter(c.recycled, s.SlotsRecycled.Load())
+	counter(c.evictions, c.cache.Evictions())
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.cache.Len()))
 }

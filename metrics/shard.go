@@ -8,8 +8,9 @@ import (
 	"github.com/borderwatch/borderwatch/names"
 )
 
-// NumNameSources is the number of naming sources counted (none, dns, sni, quic, http).
-const NumNameSources = 5
+// NumNameSources is the number of naming sources counted, from names (a
+// source added there gets its own counters and label).
+const NumNameSources = int(names.NumSources)
 
 // NameSourceNames are the label values of the naming sources, indexed by
 // names.Source (whose String gives them).

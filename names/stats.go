@@ -12,6 +12,8 @@ const (
 	SourceSNI
 	SourceQUIC
 	SourceHTTP
+	// NumSources is the number of sources (a new one goes before it).
+	NumSources
 )
 
 // String returns the lower-case label of the source.

@@ -173,9 +173,6 @@ func (p *Pipeline) NameStats() *names.Stats { return p.nameStats }
 // NameCache returns the shared DNS name cache.
 func (p *Pipeline) NameCache() *names.Cache { return p.nameCache }
 
-// Policy returns the current policy.
-func (p *Pipeline) Policy() *Policy { return p.policy.Load() }
-
 // SetPolicy swaps in a new policy (reload); workers pick it up at their
 // next batch. Counts are never lost: existing flows keep their placement.
 func (p *Pipeline) SetPolicy(pol *Policy) { p.policy.Store(pol) }

@@ -203,3 +203,26 @@ func TestFlowNameWinsOverDNS(t *testing.T) {
 		t.Errorf("packets egress %d ingress %d, want 5 and 3", ep.EgressPackets, ep.IngressPackets)
 	}
 }
+
+// TestNameAfterSynRetransmits: the client's SYN is retransmitted after 1 s
+// and 3 s (Linux's back-off), so its ClientHello comes more than the
+// naming window after the flow's first packet. The flow still takes the
+// SNI (as nDPI does on tls_heur__vmess-tcp.pcapng; the same wait names
+// heuristic_tcp_ack_payload.pcap's and anyconnect-vpn.pcap's late first
+// flights in TestEndpointNamesMatchNDPI): a flow whose handshake the name
+// tracker has not seen yet is not placed unnamed at the window's end.
+func TestNameAfterSynRetransmits(t *testing.T) {
+	w := newWire(t)
+	client := netip.MustParseAddrPort("192.168.1.10:50003")
+	server := netip.MustParseAddrPort("203.0.113.60:443")
+	start := w.ts
+	w.tcp(client, server, "S", 100, nil)
+	w.ts = start.Add(time.Second)
+	w.tcp(client, server, "S", 100, nil)
+	w.ts = start.Add(3 * time.Second)
+	w.tlsFlow(client, server, "late.example.com", false)
+	ep := w.endpoints()[server.Addr()]
+	if ep == nil || ep.Name != "late.example.com" || ep.EgressPackets != 5 {
+		t.Fatalf("endpoint %+v, want late.example.com with 5 egress packets", ep)
+	}
+}

@@ -22,6 +22,11 @@ const (
 	flagCounted              // counted in flows_total
 )
 
+// maxNamingWait bounds how long a flow the name tracker is still watching
+// (no payload yet: SYNs retransmitted, keepalives of a connection caught
+// mid-way; or part of a first flight) stays unplaced after namingWindow.
+const maxNamingWait = 15 * namingWindow
+
 // namingWindow is how long (packet time, from a flow's first packet) a
 // flow's bytes are held unplaced while its name may still come: a flow is
 // placed once, as soon as it carries a name (SNI, QUIC SNI, HTTP Host) or
@@ -169,9 +174,12 @@ func (w *Worker) count(e *flow.Entry, side int, bytes uint64) {
 }
 
 // ready reports whether an unplaced flow's name is final at time now: it
-// carries one, or its naming window has passed.
+// carries one; or its naming window has passed and the name tracker has
+// nothing more to learn from it (its handshake, or none, was seen); or it
+// has waited maxNamingWait.
 func ready(e *flow.Entry, now int64) bool {
-	return e.NameRef != 0 || now-e.First >= namingWindow
+	age := now - e.First
+	return e.NameRef != 0 || age >= maxNamingWait || age >= namingWindow && e.Flags&flagNameDone != 0
 }
 
 // visit is called for the flows the table's sweep passes: a quiet flow is

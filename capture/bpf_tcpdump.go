@@ -38,14 +38,11 @@ func NewFilterCompiler(paths []string) (*FilterCompiler, error) {
 	return nil, fmt.Errorf("compiling a tcpdump-syntax filter needs tcpdump (tried %s): install it (apt-get install tcpdump, which brings libpcap0.8; dnf install tcpdump; apk add tcpdump), or compile the filter elsewhere with `tcpdump -y EN10MB -ddd EXPR > filter.bpf` (-y RAW for \"any\" and tunnels) and give --capture.filter-bpf filter.bpf", strings.Join(paths, ", "))
 }
 
-// dltNames are tcpdump's names of the link types live capture produces.
-var dltNames = map[layers.LinkType]string{layers.LinkTypeEthernet: "EN10MB", layers.LinkTypeRaw: "RAW"}
-
 // Compile compiles expr for frames of link type lt; the program returns
 // snaplen for the frames it accepts.
 func (c *FilterCompiler) Compile(expr string, lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
-	dlt, ok := dltNames[lt]
-	if !ok {
+	dlt := dltName(lt) // tcpdump -y takes libpcap's names
+	if dlt == "" || !SupportedLinkType(lt) {
 		return nil, fmt.Errorf("capture filter for link type %v: not supported", lt)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -73,11 +73,12 @@ const NumReasons = int(numReasons)
 // (VLAN in VLAN in VLAN ..., tunnels in tunnels) costs a bounded time.
 const maxLayers = 24
 
-// Decoder decodes frames with preallocated gopacket DecodingLayers. It is
-// not safe for concurrent use: each worker owns one. It walks the layers
-// itself rather than through a DecodingLayerParser because a tunnelled frame
-// holds the same layer type twice (outer and inner IPv4); the inner header
-// simply overwrites the outer one, which is what is placed.
+// Decoder decodes frames with preallocated gopacket DecodingLayers and the
+// shims of shim.go. It is not safe for concurrent use: each worker owns one.
+// It walks the layers itself rather than through a DecodingLayerParser
+// because a tunnelled frame holds the same layer type twice (outer and
+// inner IPv4); the inner header simply overwrites the outer one, which is
+// what is placed.
 type Decoder struct {
 	eth     layers.Ethernet
 	sll     sllLayer
@@ -98,7 +99,15 @@ type Decoder struct {
 	udp     layers.UDP
 
 	truncated bool
+	w         walk
 	frags     fragTable
+}
+
+// walk is the state of one frame's decoding.
+type walk struct {
+	haveIP   bool   // an IP header was read: the frame is placed
+	ctx      uint32 // the VLAN and tunnel ids crossed (Packet.Context)
+	afterGRE bool   // the previous layer was GRE
 }
 
 // NewDecoder returns a Decoder.
@@ -111,320 +120,210 @@ func NewDecoder() *Decoder {
 // SetTruncated implements gopacket.DecodeFeedback.
 func (d *Decoder) SetTruncated() { d.truncated = true }
 
-// firstLayer maps a link type to the layer that starts the frame.
-func firstLayer(lt layers.LinkType, data []byte) gopacket.LayerType {
-	switch lt {
-	case layers.LinkTypeEthernet:
-		return layers.LayerTypeEthernet
-	case layers.LinkTypeLinuxSLL:
-		return layers.LayerTypeLinuxSLL
-	case layers.LinkTypeLinuxSLL2:
-		return layers.LayerTypeLinuxSLL2
-	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		return layers.LayerTypeLoopback
-	case layers.LinkTypeIPv6:
-		return layers.LayerTypeIPv6
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, 12, 14:
-		if len(data) == 0 {
-			return gopacket.LayerTypeZero
-		}
-		switch data[0] >> 4 {
-		case 4:
-			return layers.LayerTypeIPv4
-		case 6:
-			return layers.LayerTypeIPv6
-		}
-		return gopacket.LayerTypeZero
-	}
-	return gopacket.LayerTypeZero
-}
-
-// SupportedLinkType reports whether frames of lt can be decoded.
-func SupportedLinkType(lt layers.LinkType) bool {
-	switch lt {
-	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeNull,
-		layers.LinkTypeLoop, layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
-		return true
-	}
-	return false
-}
-
 // Decode decodes one frame of link type lt into p. p.Payload aliases data.
 // It never panics and never allocates for well-formed frames.
 func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (Verdict, Reason) {
 	*p = Packet{Timestamp: ts}
-	if !SupportedLinkType(lt) {
+	k := linkOf(lt)
+	if k == linkUnsupported {
 		return Skipped, ReasonUnsupportedLinkType
 	}
-	typ := firstLayer(lt, data)
-	if typ == gopacket.LayerTypeZero || len(data) == 0 {
-		if len(data) == 0 {
-			return Failed, ReasonTruncated
-		}
-		return Failed, ReasonMalformedLink
+	if len(data) == 0 {
+		return Failed, ReasonTruncated
+	}
+	typ, data, r := firstLayer(k, data)
+	if r != ReasonNone {
+		return Failed, r
 	}
 	d.truncated = false
-	haveIP := false
-	var ctx uint32
-	afterGRE := false
+	d.w = walk{}
 	for i := 0; i < maxLayers; i++ {
-		var dl gopacket.DecodingLayer
-		switch typ {
-		case layers.LayerTypeEthernet:
-			dl = &d.eth
-		case layers.LayerTypeLinuxSLL:
-			dl = &d.sll
-		case layers.LayerTypeLinuxSLL2:
-			dl = &d.sll2
-		case layers.LayerTypeLoopback:
-			dl = &d.loop
-		case layers.LayerTypeDot1Q:
-			dl = &d.dot1q
-		case layers.LayerTypeMPLS:
-			dl = &d.mpls
-		case layers.LayerTypeIPv4:
-			if len(data) > 0 && data[0]>>4 != 4 {
-				return d.notIP(p, haveIP, ctx)
-			}
-			dl = &d.ip4
-		case layers.LayerTypeIPv6:
-			if len(data) > 0 && data[0]>>4 != 6 {
-				return d.notIP(p, haveIP, ctx)
-			}
-			dl = &d.ip6
-		case layers.LayerTypeIPv6Fragment:
-			dl = &d.ip6frag
-		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-			dl = &d.ip6ext
-		case layers.LayerTypeGRE:
-			dl = &d.gre
-		case layers.LayerTypeVXLAN:
-			dl = &d.vxlan
-		case layers.LayerTypeGeneve:
-			dl = &d.geneve
-		case layers.LayerTypeEtherIP:
-			dl = &d.etherip
-		case layers.LayerTypeERSPANII:
-			if !afterGRE { // ERSPAN is only opened inside GRE
-				return d.stop(p, haveIP, typ, data)
-			}
-			dl = &d.erspan
-		case layers.LayerTypeTCP:
-			dl = &d.tcp
-		case layers.LayerTypeUDP:
-			dl = &d.udp
-		case gopacket.LayerTypeFragment:
-			return d.fragment(p)
-		default:
-			return d.stop(p, haveIP, typ, data)
-		}
-		if err := dl.DecodeFromBytes(data, d); err != nil {
-			if typ == layers.LayerTypeIPv4 || typ == layers.LayerTypeIPv6 {
-				// A header gopacket rejects (bad IHL or options, IPv6
-				// length 0 without a jumbo option as BIG TCP captures
-				// have) still names its addresses and length: place it,
-				// as tshark does.
-				next, payload, ok := rawIP(p, data, typ == layers.LayerTypeIPv6)
-				if ok {
-					if haveIP {
-						p.Tunnelled = true
-					}
-					haveIP = true
-					p.Context = ctx
-					if next == gopacket.LayerTypeZero {
-						return Decoded, ReasonNone
-					}
-					typ, data = next, payload
-					continue
-				}
-				if typ == layers.LayerTypeIPv4 && len(data) > 0 && data[0]>>4 != 4 || typ == layers.LayerTypeIPv6 && len(data) > 0 && data[0]>>4 != 6 {
-					if haveIP {
-						p.Payload = nil
-						return Decoded, ReasonNone
-					}
-					return Skipped, ReasonNonIP
-				}
-			}
-			if haveIP {
-				// The IP header is good: place by it, with whatever the
-				// transport or inner header left us.
-				p.Payload = nil
-				return Decoded, ReasonNone
-			}
-			return Failed, failReason(typ, d.truncated || len(data) < minHeader(typ))
-		}
-		switch typ {
-		case layers.LayerTypeDot1Q:
-			ctx = ctx*31 + uint32(d.dot1q.VLANIdentifier) + 1
-		case layers.LayerTypeIPv4:
-			if haveIP {
-				p.Tunnelled = true
-			}
-			haveIP = true
-			d.setIPv4(p, data)
-		case layers.LayerTypeIPv6:
-			if haveIP {
-				p.Tunnelled = true
-			}
-			haveIP = true
-			d.setIPv6(p, data)
-		case layers.LayerTypeIPv6Fragment:
-			p.Proto = uint8(d.ip6frag.NextHeader)
-			if d.ip6frag.FragmentOffset != 0 {
-				return d.laterFragment(p, d.ip6frag.Identification)
-			}
-			if d.ip6frag.MoreFragments {
-				return d.firstFragment(p, d.ip6frag.Identification, d.ip6frag.LayerPayload())
-			}
-		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-			p.Proto = uint8(d.ip6ext.NextHeader)
-		case layers.LayerTypeGRE:
-			ctx = ctx*31 + d.gre.Key + 7
-			p.Proto = 0
-		case layers.LayerTypeVXLAN:
-			ctx = ctx*31 + d.vxlan.VNI + 11
-		case layers.LayerTypeGeneve:
-			ctx = ctx*31 + d.geneve.VNI + 13
-		case layers.LayerTypeTCP:
-			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-			p.TCPSeq = d.tcp.Seq
-			p.TCPFlags = tcpFlags(&d.tcp)
-			p.Payload = d.tcp.Payload
-			p.Context = ctx
-			return Decoded, ReasonNone
-		case layers.LayerTypeUDP:
-			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
-			p.Payload = d.udp.Payload
-			next := d.udp.NextLayerType()
-			if (next != layers.LayerTypeVXLAN && next != layers.LayerTypeGeneve) || len(p.Payload) == 0 {
-				p.Context = ctx
-				return Decoded, ReasonNone
-			}
-		}
-		typ = dl.NextLayerType()
-		data = dl.LayerPayload()
-		_, afterGRE = dl.(*layers.GRE)
-		switch dl.(type) {
-		case *layers.IPv4, *layers.IPv6, *layers.IPv6ExtensionSkipper:
-			if typ == layers.LayerTypeEthernet { // IP protocol 143: not a tunnel borderwatch opens
-				p.Payload = data
-				p.Context = ctx
-				return Decoded, ReasonNone
-			}
-		case *layers.GRE:
-			switch d.gre.Protocol {
-			case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeTransparentEthernetBridging, layers.EthernetTypeERSPAN:
-			case ethernetTypeERSPAN3:
-				// ERSPAN type III: a 12-byte header (+8 with the O flag),
-				// then the mirrored frame: Ethernet (FT 0) or IP (FT 2).
-				if len(data) >= 12 {
-					hl := 12
-					if data[11]&0x01 != 0 {
-						hl += 8
-					}
-					ft := (data[9] >> 2) & 0x1f
-					if len(data) > hl && (ft == 0 || ft == 2) {
-						typ, data = layers.LayerTypeEthernet, data[hl:]
-						if ft == 2 {
-							typ = layers.LayerTypeIPv4
-							if data[0]>>4 == 6 {
-								typ = layers.LayerTypeIPv6
-							}
-						}
-						break
-					}
-				}
-				p.Payload = data
-				p.Context = ctx
-				return Decoded, ReasonNone
-			case ethernetTypeWCCP:
-				// WCCP redirect: a 4-byte redirect header, then IPv4.
-				if len(data) > 4 {
-					typ, data = layers.LayerTypeIPv4, data[4:]
-				}
-			default: // PPP, ...: the outer header is placed
-				p.Payload = data
-				p.Context = ctx
-				return Decoded, ReasonNone
-			}
-		}
-		if typ == gopacket.LayerTypeFragment {
-			// IPv4 fragment: NextLayerType says so before the payload check.
-			p.Context = ctx
-			return d.fragment(p)
-		}
-		if len(data) == 0 {
-			if haveIP {
-				p.Context = ctx
-				return Decoded, ReasonNone
-			}
-			return Failed, ReasonTruncated
+		var v Verdict
+		var done bool
+		typ, data, v, r, done = d.step(typ, data, p)
+		if done {
+			return v, r
 		}
 	}
-	if haveIP {
-		p.Context = ctx
-		return Decoded, ReasonNone
+	if d.w.haveIP {
+		return d.placed(p, p.Payload)
 	}
 	return Skipped, ReasonUnsupportedEncapsulation
 }
 
-// stop handles a layer borderwatch does not decode further.
-func (d *Decoder) stop(p *Packet, haveIP bool, typ gopacket.LayerType, data []byte) (Verdict, Reason) {
-	if haveIP {
-		// Any other IP protocol (ICMP, ESP, SCTP, ...): counted by
-		// address pair; the protocol is already set from the IP header.
-		p.Payload = data
-		return Decoded, ReasonNone
+// step decodes the layer typ starting data. It returns the next layer and
+// its bytes, or done and the frame's verdict.
+func (d *Decoder) step(typ gopacket.LayerType, data []byte, p *Packet) (next gopacket.LayerType, payload []byte, v Verdict, r Reason, done bool) {
+	if isShim(typ) {
+		return d.shimStep(typ, data, p)
+	}
+	dl := d.layerFor(typ, data)
+	if dl == nil {
+		switch typ {
+		case gopacket.LayerTypeFragment:
+			v, r = d.fragment(p)
+		case layers.LayerTypeIPv4, layers.LayerTypeIPv6: // the version nibble says otherwise
+			v, r = d.stop(p, typ, nil)
+		default:
+			v, r = d.stop(p, typ, data)
+		}
+		return 0, nil, v, r, true
+	}
+	if err := dl.DecodeFromBytes(data, d); err != nil {
+		return d.failed(typ, data, p)
 	}
 	switch typ {
-	case layers.LayerTypeARP, layers.LayerTypeLLC, layers.LayerTypeSNAP, layers.LayerTypeLinkLayerDiscovery,
-		layers.LayerTypeCiscoDiscovery, layers.LayerTypeEthernetCTP, layers.LayerTypeEAPOL, layers.LayerTypeSTP,
-		layers.LayerTypeEAP:
-		return Skipped, ReasonNonIP
-	case layers.LayerTypePPPoE, layers.LayerTypePPP:
-		return Skipped, ReasonUnsupportedEncapsulation
+	case layers.LayerTypeIPv4, layers.LayerTypeIPv6, layers.LayerTypeIPv6Fragment,
+		layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+		next, payload, v, r, done = d.ipStep(typ, data, p)
+	case layers.LayerTypeTCP, layers.LayerTypeUDP:
+		next, payload, v, r, done = d.transportStep(typ, p)
+	case layers.LayerTypeGRE:
+		next, payload, v, r, done = d.greStep(p)
+	default:
+		next, payload = d.linkNext(typ, dl)
 	}
-	if typ == gopacket.LayerTypePayload || typ == gopacket.LayerTypeZero {
-		return Skipped, ReasonNonIP
+	d.w.afterGRE = typ == layers.LayerTypeGRE
+	if done {
+		return 0, nil, v, r, true
 	}
-	return Skipped, ReasonNonIP
+	return d.onward(next, payload, p)
 }
 
-// minHeader is the fixed header size of the layers decoded before IP.
-func minHeader(typ gopacket.LayerType) int {
+// onward checks the layer found after a decoded one before it is decoded.
+func (d *Decoder) onward(next gopacket.LayerType, data []byte, p *Packet) (gopacket.LayerType, []byte, Verdict, Reason, bool) {
+	if next == gopacket.LayerTypeFragment {
+		// IPv4 fragment: NextLayerType says so before the payload check.
+		p.Context = d.w.ctx
+		v, r := d.fragment(p)
+		return 0, nil, v, r, true
+	}
+	if len(data) == 0 {
+		if d.w.haveIP {
+			v, r := d.placed(p, p.Payload)
+			return 0, nil, v, r, true
+		}
+		return 0, nil, Failed, ReasonTruncated, true
+	}
+	return next, data, 0, 0, false
+}
+
+// layerFor returns the DecodingLayer for typ, or nil when borderwatch does
+// not decode it. A header announced as IP whose version nibble says
+// otherwise is not decoded either.
+func (d *Decoder) layerFor(typ gopacket.LayerType, data []byte) gopacket.DecodingLayer {
 	switch typ {
 	case layers.LayerTypeEthernet:
-		return 14
+		return &d.eth
 	case layers.LayerTypeLinuxSLL:
-		return 16
+		return &d.sll
 	case layers.LayerTypeLinuxSLL2:
-		return 20
-	case layers.LayerTypeLoopback, layers.LayerTypeDot1Q, layers.LayerTypeMPLS:
-		return 4
+		return &d.sll2
+	case layers.LayerTypeLoopback:
+		return &d.loop
+	case layers.LayerTypeDot1Q:
+		return &d.dot1q
+	case layers.LayerTypeMPLS:
+		return &d.mpls
 	case layers.LayerTypeIPv4:
-		return 20
+		if len(data) > 0 && data[0]>>4 == 4 {
+			return &d.ip4
+		}
 	case layers.LayerTypeIPv6:
-		return 40
+		if len(data) > 0 && data[0]>>4 == 6 {
+			return &d.ip6
+		}
+	case layers.LayerTypeIPv6Fragment:
+		return &d.ip6frag
+	case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+		return &d.ip6ext
+	case layers.LayerTypeGRE:
+		return &d.gre
+	case layers.LayerTypeVXLAN:
+		return &d.vxlan
+	case layers.LayerTypeGeneve:
+		return &d.geneve
+	case layers.LayerTypeEtherIP:
+		return &d.etherip
+	case layers.LayerTypeERSPANII:
+		if d.w.afterGRE { // ERSPAN is only opened inside GRE
+			return &d.erspan
+		}
+	case layers.LayerTypeTCP:
+		return &d.tcp
+	case layers.LayerTypeUDP:
+		return &d.udp
 	}
-	return 0
+	return nil
 }
 
-func failReason(typ gopacket.LayerType, truncated bool) Reason {
-	if truncated {
-		return ReasonTruncated
+// linkNext is the layer after a decoded link, shim-carrying or tunnel layer.
+func (d *Decoder) linkNext(typ gopacket.LayerType, dl gopacket.DecodingLayer) (gopacket.LayerType, []byte) {
+	next := dl.NextLayerType()
+	switch typ {
+	case layers.LayerTypeEthernet:
+		next = etherNext(d.eth.EthernetType, next)
+	case layers.LayerTypeDot1Q:
+		d.w.ctx = d.w.ctx*31 + uint32(d.dot1q.VLANIdentifier) + 1
+		next = etherNext(d.dot1q.Type, next)
+	case layers.LayerTypeLinuxSLL:
+		next = etherNext(d.sll.proto, next)
+	case layers.LayerTypeLinuxSLL2:
+		switch d.sll2.ARPHardwareType {
+		case layers.ARPHardwareTypeFRAD, layers.ARPHardwareTypeDot11Radiotap, layers.ARPHardwareTypeIPGRE:
+		default:
+			next = etherNext(d.sll2.ProtocolType, next)
+		}
+	case layers.LayerTypeVXLAN:
+		d.w.ctx = d.w.ctx*31 + d.vxlan.VNI + 11
+	case layers.LayerTypeGeneve:
+		d.w.ctx = d.w.ctx*31 + d.geneve.VNI + 13
+	}
+	return next, dl.LayerPayload()
+}
+
+// shimStep reads a header gopacket has no layer for (shim.go).
+func (d *Decoder) shimStep(typ gopacket.LayerType, data []byte, p *Packet) (gopacket.LayerType, []byte, Verdict, Reason, bool) {
+	next, payload, id, r := shim(typ, data)
+	d.w.afterGRE = false
+	if r != ReasonNone {
+		if d.w.haveIP { // a tunnel header that cannot be read: the outer header is placed
+			v, r := d.placed(p, nil)
+			return 0, nil, v, r, true
+		}
+		return 0, nil, Failed, r, true
 	}
 	switch typ {
-	case layers.LayerTypeDot1Q:
-		return ReasonMalformedVLAN
-	case layers.LayerTypeMPLS:
-		return ReasonMalformedMPLS
-	case layers.LayerTypeIPv4:
-		return ReasonMalformedIPv4
-	case layers.LayerTypeIPv6, layers.LayerTypeIPv6Fragment, layers.LayerTypeIPv6HopByHop,
-		layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-		return ReasonMalformedIPv6
+	case layerPPPoE:
+		d.w.ctx = d.w.ctx*31 + id + 19
+	case layerAH:
+		p.Proto = data[0]
+	case layerGTPU, layerTeredo, layerLISP:
+		d.w.ctx = d.w.ctx*31 + uint32(typ-layerPPPoE) + 23
 	}
-	return ReasonMalformedLink
+	if next == gopacket.LayerTypePayload || next == gopacket.LayerTypeZero {
+		v, r := d.stop(p, next, payload)
+		return 0, nil, v, r, true
+	}
+	return d.onward(next, payload, p)
+}
+
+// stop handles a layer borderwatch does not decode further.
+func (d *Decoder) stop(p *Packet, typ gopacket.LayerType, data []byte) (Verdict, Reason) {
+	if d.w.haveIP {
+		// Any other IP protocol (ICMP, ESP, SCTP, ...), or a tunnel
+		// borderwatch does not open: counted by address pair; the
+		// protocol is already set from the IP header.
+		return d.placed(p, data)
+	}
+	return Skipped, ReasonNonIP // ARP, LLDP, STP, PPP control, ...
+}
+
+// placed ends a frame whose IP header was read.
+func (d *Decoder) placed(p *Packet, payload []byte) (Verdict, Reason) {
+	p.Payload = payload
+	p.Context = d.w.ctx
+	return Decoded, ReasonNone
 }
 
 func (d *Decoder) setIPv4(p *Packet, data []byte) {
@@ -442,16 +341,6 @@ func (d *Decoder) setIPv4(p *Packet, data []byte) {
 		p.IPLen = uint32(len(data)) // BIG TCP/TSO: the frame is longer than 16 bits can say
 	}
 	p.SrcPort, p.DstPort, p.Payload = 0, 0, nil
-}
-
-// notIP handles a header announced as IP whose version nibble says otherwise.
-func (d *Decoder) notIP(p *Packet, haveIP bool, ctx uint32) (Verdict, Reason) {
-	if haveIP {
-		p.Payload = nil
-		p.Context = ctx
-		return Decoded, ReasonNone
-	}
-	return Skipped, ReasonNonIP
 }
 
 // rawIP places an IP header that gopacket refused, from its fixed fields.

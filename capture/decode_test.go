@@ -359,7 +359,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2}, uint8(0))
 	f.Add([]byte{0x60, 0, 0, 0, 0, 0, 6, 64}, uint8(3))
 	d := NewDecoder()
-	lts := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull, layers.LinkTypeIPv4, layers.LinkTypeIPv6}
+	var lts []layers.LinkType
+	for _, l := range linkTable {
+		if l.start != linkUnsupported {
+			lts = append(lts, l.lt)
+		}
+	}
+	for _, c := range encapCases(f) {
+		for _, fr := range c.frames {
+			for i, lt := range lts {
+				if lt == c.lt {
+					f.Add(fr, uint8(i))
+				}
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte, lt uint8) {
 		var p Packet
 		v, _ := d.Decode(data, lts[int(lt)%len(lts)], 1, &p)

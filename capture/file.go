@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -24,8 +25,9 @@ type File struct {
 	path     string
 	closer   io.Closer
 	counter  *countingReader
-	pcap     *pcapgo.Reader
+	pcap     *pcapReader
 	ng       *pcapgo.NgReader
+	ngCheck  *ngChecker
 	linkType layers.LinkType
 	ngTypes  []layers.LinkType // pcapng: link type per interface index
 	packets  uint64            // records read so far
@@ -92,26 +94,32 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 		r = bufio.NewReaderSize(gz, 1<<16)
 	}
 	s.counter = &countingReader{r: r}
-	pr := bufio.NewReaderSize(s.counter, 1<<16)
+	// Room for the largest record and its header: records are read in place.
+	pr := bufio.NewReaderSize(s.counter, maxSnaplen+1<<12)
 	head, err := pr.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a capture file: %w", path, emptyErr(err))
 	}
 	switch binary.LittleEndian.Uint32(head) {
-	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
-		s.format = "pcap"
-		s.pcap, err = pcapgo.NewReader(fixMinorVersion(pr))
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0xa1b2cd34, 0x34cdb2a1:
+		s.pcap, err = newPcapReader(pr)
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcap header: %w", path, err)
 		}
-		if s.pcap.Snaplen() < maxSnaplen {
-			s.pcap.SetSnaplen(maxSnaplen)
+		s.format = "pcap"
+		if s.pcap.hdrLen != 16 {
+			s.format = s.pcap.variant
 		}
-		s.linkType = s.pcap.LinkType()
+		s.linkType = s.pcap.linkType
 		s.offset = 24
 	case 0x0a0d0d0a:
 		s.format = "pcapng"
-		s.ng, err = pcapgo.NewNgReader(pr, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		s.ngCheck = newNgChecker(pr)
+		s.ng, err = pcapgo.NewNgReader(s.ngCheck, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		var be *NgBlockError
+		if errors.As(err, &be) {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcapng section header: %w", path, emptyErr(err))
 		}
@@ -132,7 +140,8 @@ func emptyErr(err error) error {
 // Path returns the path given to OpenFile.
 func (s *File) Path() string { return s.path }
 
-// Format returns "pcap" or "pcapng".
+// Format returns "pcap", "pcapng", or the name of a pcap variant
+// ("modified tcpdump pcap", ...).
 func (s *File) Format() string { return s.format }
 
 // LinkType returns the link type of the file (pcapng: of its first interface).
@@ -149,13 +158,13 @@ func (s *File) Compressed() bool { return s.gzipped }
 // returns io.EOF; a truncated or corrupt file gives a *FileError.
 func (s *File) Next() (data []byte, lt layers.LinkType, ts int64, err error) {
 	if s.pcap != nil {
-		data, ci, err := s.pcap.ZeroCopyReadPacketData()
+		data, ts, incl, err := s.pcap.next()
 		if err != nil {
 			return nil, 0, 0, s.wrap(err, true)
 		}
 		s.packets++
-		s.offset += 16 + int64(ci.CaptureLength)
-		return data, s.linkType, ci.Timestamp.UnixNano(), nil
+		s.offset += int64(s.pcap.hdrLen) + int64(incl)
+		return data, s.linkType, ts, nil
 	}
 	data, ci, err := s.ng.ZeroCopyReadPacketData()
 	if err != nil {
@@ -182,6 +191,14 @@ func (s *File) wrap(err error, exact bool) error {
 	if err == io.EOF {
 		return io.EOF
 	}
+	var be *NgBlockError
+	if !errors.As(err, &be) && s.ngCheck != nil && errors.As(s.ngCheck.err, &be) && !strings.Contains(err.Error(), be.Error()) {
+		be = nil // pcapgo failed on its own, before the block the checker refused
+	}
+	if be != nil {
+		err = be // pcapgo sometimes wraps it with %v
+		return &FileError{Path: s.path, Packet: s.packets + 1, Offset: be.Offset, Exact: true, Err: err}
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		err = errors.New("file ends in the middle of a packet record (truncated capture)")
 	}
@@ -207,45 +224,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// fixMinorVersion lets pcapgo read files whose header says version 2.1 or
-// 2.2 (old writers): the record format is that of 2.4, and tcpdump and
-// Wireshark read them.
-func fixMinorVersion(br *bufio.Reader) io.Reader {
-	head, err := br.Peek(24)
-	if err != nil {
-		return br
-	}
-	le := head[0] == 0xd4 || head[0] == 0x4d
-	var minor uint16
-	if le {
-		minor = binary.LittleEndian.Uint16(head[6:8])
-	} else {
-		minor = binary.BigEndian.Uint16(head[6:8])
-	}
-	if minor == 4 {
-		return br
-	}
-	fixed := make([]byte, 24)
-	copy(fixed, head)
-	if le {
-		binary.LittleEndian.PutUint16(fixed[6:8], 4)
-	} else {
-		binary.BigEndian.PutUint16(fixed[6:8], 4)
-	}
-	br.Discard(24)
-	r := bytesReader(fixed)
-	return io.MultiReader(&r, br)
-}
-
-type bytesReader []byte
-
-func (b *bytesReader) Read(p []byte) (int, error) {
-	if len(*b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, *b)
-	*b = (*b)[n:]
-	return n, nil
 }

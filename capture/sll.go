@@ -12,6 +12,7 @@ import (
 // refuses an address length above 8; the header is 16 bytes whatever that
 // field says, and tshark reads such frames, so borderwatch does too.
 type sllLayer struct {
+	proto   layers.EthernetType
 	next    gopacket.LayerType
 	payload []byte
 }
@@ -24,6 +25,7 @@ func (s *sllLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 		return errSLLShort
 	}
 	proto := binary.BigEndian.Uint16(data[14:16])
+	s.proto = layers.EthernetType(proto)
 	s.payload = data[16:]
 	switch proto {
 	case 0x0001, 0x0004: // Novell 802.3, 802.2 LLC: not IP

@@ -65,12 +65,19 @@ type fileTruth struct {
 }
 
 // tunnelTokens are the protocols borderwatch crosses between an outer and
-// an inner IP header (GRE, VXLAN, Geneve, IP-in-IP), in tshark's names.
+// an inner IP header (GRE, PPTP, VXLAN, Geneve, GTP-U, Teredo, LISP,
+// IP-in-IP, IP in AH), in tshark's names.
 var tunnelTokens = map[string]bool{"gre": true, "udp": true, "vxlan": true, "geneve": true, "eth": true, "ethertype": true, "vlan": true,
-	"ipv6.hopopts": true, "ipv6.routing": true, "ipv6.dstopts": true, "erspan": true}
+	"ipv6.hopopts": true, "ipv6.routing": true, "ipv6.dstopts": true, "erspan": true, "ppp": true, "gtp": true, "teredo": true,
+	"lisp-data": true, "ah": true, "cmd": true}
+
+// udpTunnelTokens are the tunnels over UDP that borderwatch opens.
+var udpTunnelTokens = map[string]bool{"vxlan": true, "geneve": true, "gtp": true, "teredo": true, "lisp-data": true}
 
 // preTokens are the link and shim layers borderwatch decodes before the first IP header.
-var preTokens = map[string]bool{"eth": true, "ethertype": true, "vlan": true, "mpls": true, "sll": true, "null": true, "loop": true, "raw": true, "ieee8021ad": true}
+var preTokens = map[string]bool{"eth": true, "ethertype": true, "vlan": true, "mpls": true, "sll": true, "null": true, "loop": true, "raw": true, "ieee8021ad": true,
+	"pppoes": true, "ppp": true, "chdlc": true, "nflog": true, "vntag": true, "etag": true, "cmd": true, "cfp": true, "nsh": true,
+	"pwethcw": true, "pwethnocw": true, "pwethheuristic": true}
 
 // placedIndex applies borderwatch's tunnel policy to tshark's protocol
 // chain: it returns which IP header is placed (the k-th "ip" or "ipv6"
@@ -101,7 +108,7 @@ func placedIndex(protocols string) (kind string, k int, ok bool) {
 						good = false
 					}
 					hasUDP = hasUDP || p == "udp"
-					hasVX = hasVX || p == "vxlan" || p == "geneve"
+					hasVX = hasVX || udpTunnelTokens[p]
 				}
 				if hasUDP && !hasVX {
 					good = false

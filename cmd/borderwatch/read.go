@@ -111,7 +111,7 @@ func readFile(ctx context.Context, path string, d *pipeline.Dispatcher, rate flo
 	}
 	defer src.Close()
 	if !capture.SupportedLinkType(src.LinkType()) {
-		fmt.Fprintf(stderr, "borderwatch: %s: link type %s is not decoded; its frames are counted as skipped (unsupported_link_type)\n", path, src.LinkType())
+		fmt.Fprintf(stderr, "borderwatch: %s: link type %s is not decoded; its frames are counted as skipped (unsupported_link_type)\n", path, capture.LinkTypeName(src.LinkType()))
 	}
 	var size int64
 	if st, err := os.Stat(path); err == nil && !src.Compressed() {

@@ -14,6 +14,7 @@ import (
 	"github.com/borderwatch/borderwatch/geo"
 	"github.com/borderwatch/borderwatch/lpm"
 	"github.com/borderwatch/borderwatch/names"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // Config configures the pipeline.
@@ -36,9 +37,11 @@ func DefaultConfig() Config {
 	return Config{Workers: 1, Flow: flow.DefaultConfig(), Names: names.DefaultConfig(), SeriesLimit: 10000, MaxEndpoints: 1 << 20}
 }
 
-// Policy is what placement needs besides the packet: databases, catalog,
-// local networks, home region, client groups. It is immutable; a reload
-// swaps in a new one. NewPolicy (policy.go) builds it from a configuration.
+// Policy is what the workers need besides the packets: databases and local
+// networks to gather a flow's facts, and what placement (package place)
+// applies to them: catalog, home region, client groups. It is immutable; a
+// reload swaps in a new one. NewPolicy (policy.go) builds it from a
+// configuration.
 type Policy struct {
 	Geo    *geo.Resolver
 	Apps   *apps.Catalog
@@ -62,12 +65,8 @@ func (p *Policy) isLocal(a netip.Addr) bool {
 	return p.Local.Contains(a)
 }
 
-func (p *Policy) region(country string) string {
-	if country == "" || len(p.Home) == 0 {
-		return "unknown"
-	}
-	if p.Home[country] {
-		return "home"
-	}
-	return "abroad"
+// Placement returns the part of the policy that placement (package
+// place) applies to a flow's facts.
+func (p *Policy) Placement() place.Policy {
+	return place.Policy{Home: p.Home, Apps: p.Apps, Groups: p.Groups}
 }

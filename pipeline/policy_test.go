@@ -9,8 +9,14 @@ import (
 	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/place"
 	"github.com/google/go-cmp/cmp"
 )
+
+func regionOf(p *Policy, country string) place.Region {
+	pp := p.Placement()
+	return pp.RegionOf(country)
+}
 
 func TestNewPolicy(t *testing.T) {
 	file, err := config.Parse([]byte(`home_region: [CH]
@@ -60,7 +66,7 @@ apps:
 				t.Errorf("home set %v, list %v", pol.Home, c.home)
 			}
 			for _, h := range c.home {
-				if !pol.Home[h] || pol.region(h) != "home" {
+				if !pol.Home[h] || regionOf(pol, h) != place.Home {
 					t.Errorf("%s: not home (%v)", h, pol.Home)
 				}
 			}

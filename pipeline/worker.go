@@ -10,6 +10,7 @@ import (
 	"github.com/borderwatch/borderwatch/geo"
 	"github.com/borderwatch/borderwatch/metrics"
 	"github.com/borderwatch/borderwatch/names"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // Entry flags (flow.Entry.Flags).
@@ -69,7 +70,9 @@ type Worker struct {
 	direct bool
 
 	seriesCache map[metrics.Labels]seriesRef
-	folded      bool // a series id of the current placement is a fold
+	asnLabels   map[uint32]string
+	placement   place.Policy // the current policy's placement part
+	folded      bool         // a series id of the current placement is a fold
 	endpoints   map[netip.Addr]*Endpoint
 	otherEP     Endpoint
 	policy      *Policy
@@ -77,7 +80,7 @@ type Worker struct {
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {
-	w := &Worker{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]seriesRef{}}
+	w := &Worker{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]seriesRef{}, asnLabels: map[uint32]string{}}
 	fc := p.cfg.Flow
 	fc.MaxFlows = maxFlows
 	w.table = flow.New(fc, w.evict)
@@ -104,6 +107,7 @@ func (w *Worker) refreshPolicy() {
 		return
 	}
 	w.policy = pol
+	w.placement = pol.Placement()
 	if w.geoOf != pol.Geo {
 		w.geoOf = pol.Geo
 		w.geo = pol.Geo.NewCache()
@@ -312,80 +316,33 @@ func (w *Worker) flushEntry(e *flow.Entry) {
 	e.Bytes, e.Packets = [2]uint64{}, [2]uint64{}
 }
 
-// remote returns the flow's remote side: the non-local endpoint, or for
-// transit flows the responder (the destination of the first packet).
-func remoteSide(e *flow.Entry) int {
-	switch e.Flags & (flagLocalA | flagLocalB) {
-	case flagLocalA:
-		return flow.BtoA // B is remote; index of B's address is "B"
-	case flagLocalB:
-		return flow.AtoB
+// facts returns what placement needs to know about a flow.
+func (w *Worker) facts(e *flow.Entry) place.Flow {
+	return place.Flow{
+		Addr:      [2]netip.Addr{addrOf(&e.Key.A, e.Key.V6), addrOf(&e.Key.B, e.Key.V6)},
+		Local:     [2]bool{e.Flags&flagLocalA != 0, e.Flags&flagLocalB != 0},
+		Initiator: int(e.Initiator),
+		Name:      w.name(e.NameRef),
 	}
-	if e.Initiator == flow.AtoB {
-		return flow.BtoA
-	}
-	return flow.AtoB
 }
 
-// egressSide returns the side whose packets go from the local endpoint to
-// the remote one, rs: the side index and the remote endpoint's index are
-// the same constants (AtoB is A, BtoA is B), so packets towards B are AtoB.
-func egressSide(rs int) int { return 1 - rs }
-
-// endpointAddr returns address of endpoint B when which == BtoA, else A.
-func endpointAddr(e *flow.Entry, which int) netip.Addr {
-	if which == flow.BtoA {
-		return addrOf(&e.Key.B, e.Key.V6)
-	}
-	return addrOf(&e.Key.A, e.Key.V6)
-}
-
-// place assigns the flow's series: geography of the remote address, name
-// and app, region, client group.
+// place assigns the flow's series: it gathers the flow's facts (its name,
+// else the client's DNS answer for the remote address) and the remote
+// address's geo facts, and lets package place decide.
 func (w *Worker) place(e *flow.Entry) {
-	pol := w.policy
-	rs := remoteSide(e)
-	remote := endpointAddr(e, rs)
-	transit := e.Flags&(flagLocalA|flagLocalB) == 0
-	var local netip.Addr
-	if !transit {
-		local = endpointAddr(e, 1-rs)
-	}
-	info := w.geo.Lookup(remote)
-
-	name := w.name(e.NameRef)
-	if name == "" && !transit {
-		if n, ok := w.p.nameCache.Lookup(local, remote, time.Unix(0, e.First)); ok {
-			name = n
+	f := w.facts(e)
+	rs := f.Remote()
+	info := w.geo.Lookup(f.Addr[rs])
+	if f.Name == "" && f.Kind() == place.Egress {
+		if n, ok := w.p.nameCache.Lookup(f.Addr[1-rs], f.Addr[rs], time.Unix(0, e.First)); ok {
+			f.Name = n
 			e.NameRef = w.storeName(n)
 			e.NameSource = uint8(names.SourceDNS)
 		}
 	}
-	app := pol.Apps.Classify(name, info.ASN)
-
-	country := info.Country
-	if country == "" {
-		country = "unknown"
-	}
-	group := "default"
-	if !transit && pol.Groups != nil {
-		group = pol.Groups.Group(local)
-	}
-	asn := "unknown"
-	if info.ASN != 0 && w.p.cfg.ASNLabel {
-		asn = strconv.FormatUint(uint64(info.ASN), 10)
-	}
-	l := metrics.Labels{Country: country, Provider: info.Provider, App: app, Region: pol.region(info.Country), ClientGroup: group, ASN: asn}
-	if transit {
-		l.Direction = "transit"
-		id := w.seriesID(l)
-		e.Series = [2]uint32{id, id}
-	} else {
-		eg := egressSide(rs)
-		l.Direction = "egress"
-		e.Series[eg] = w.seriesID(l)
-		l.Direction = "ingress"
-		e.Series[1-eg] = w.seriesID(l)
+	pl := place.Place(&w.placement, &f, &info)
+	for side := range e.Series {
+		e.Series[side] = w.seriesID(w.labels(&pl, pl.Dir[side]))
 	}
 	if e.Flags&flagCounted == 0 {
 		e.Flags |= flagCounted
@@ -394,6 +351,33 @@ func (w *Worker) place(e *flow.Entry) {
 	}
 	e.Flags |= flagPlaced
 	e.Flags &^= flagRename
+}
+
+// labels returns the traffic series labels of a placement's packets of
+// direction d.
+func (w *Worker) labels(pl *place.Placement, d place.Direction) metrics.Labels {
+	l := metrics.Labels{Direction: d.String(), Country: pl.Country, Provider: pl.Provider, App: pl.App,
+		Region: pl.Region.String(), ClientGroup: pl.Group, ASN: asnUnknown}
+	if pl.ASN != 0 && w.p.cfg.ASNLabel {
+		l.ASN = w.asnLabel(pl.ASN)
+	}
+	return l
+}
+
+// asnUnknown is the asn label of an address whose AS is unknown.
+const asnUnknown = "unknown"
+
+// asnLabel returns the decimal label of an AS number, from a bounded cache
+// so that a placement does not allocate.
+func (w *Worker) asnLabel(asn uint32) string {
+	if s, ok := w.asnLabels[asn]; ok {
+		return s
+	}
+	s := strconv.FormatUint(uint64(asn), 10)
+	if len(w.asnLabels) < 4*w.p.series.Limit() {
+		w.asnLabels[asn] = s
+	}
+	return s
 }
 
 // seriesRef is a cached series id and whether it is a fold.
@@ -442,8 +426,12 @@ func (ep *Endpoint) offerName(name string, src names.Source) {
 }
 
 func (w *Worker) countEndpoint(e *flow.Entry) {
-	rs := remoteSide(e)
-	remote := endpointAddr(e, rs)
+	f := place.Flow{Local: [2]bool{e.Flags&flagLocalA != 0, e.Flags&flagLocalB != 0}, Initiator: int(e.Initiator)}
+	rs := f.Remote()
+	remote := addrOf(&e.Key.A, e.Key.V6)
+	if rs == flow.BtoA {
+		remote = addrOf(&e.Key.B, e.Key.V6)
+	}
 	ep := w.endpoints[remote]
 	if ep == nil {
 		if len(w.endpoints) >= w.p.cfg.MaxEndpoints/len(w.p.workers) {
@@ -463,7 +451,7 @@ func (w *Worker) countEndpoint(e *flow.Entry) {
 		ep.TransitPackets += e.Packets[0] + e.Packets[1]
 		return
 	}
-	eg := egressSide(rs)
+	eg := 1 - rs // the local endpoint's packets
 	ep.EgressBytes += e.Bytes[eg]
 	ep.EgressPackets += e.Packets[eg]
 	ep.IngressBytes += e.Bytes[1-eg]

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/netip"
 	"text/tabwriter"
+
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // lookup implements `borderwatch lookup`.
@@ -17,6 +19,7 @@ func lookup(o *options, addrs []string, stdout, stderr io.Writer) int {
 	defer st.policy.Geo.Close()
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tCOUNTRY\tASN\tORGANISATION\tPROVIDER\tREGION\tLOCAL")
+	pp := st.policy.Placement()
 	status := 0
 	for _, s := range addrs {
 		a, err := netip.ParseAddr(s)
@@ -27,21 +30,13 @@ func lookup(o *options, addrs []string, stdout, stderr io.Writer) int {
 		}
 		a = a.Unmap()
 		info := st.policy.Geo.Lookup(a)
-		country, org := info.Country, info.Org
-		if country == "" {
-			country = "unknown"
-		}
+		// Placed as the remote end of a flow from a local client.
+		pl := place.Place(&pp, &place.Flow{Addr: [2]netip.Addr{{}, a}, Local: [2]bool{true, false}}, &info)
+		org := info.Org
 		if org == "" {
 			org = "-"
 		}
-		region := "unknown"
-		if len(st.policy.Home) > 0 && info.Country != "" {
-			region = "abroad"
-			if st.policy.Home[info.Country] {
-				region = "home"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%v\n", a, country, info.ASN, org, info.Provider, region, st.policy.Local.Contains(a))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%v\n", a, pl.Country, info.ASN, org, pl.Provider, pl.Region, st.policy.Local.Contains(a))
 	}
 	tw.Flush()
 	return status

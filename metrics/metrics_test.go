@@ -104,6 +104,7 @@ func TestNamesCollector(t *testing.T) {
 	st := &names.Stats{}
 	st.TLSNoSNI.Add(3)
 	st.SlotsRecycled.Add(2)
+	st.AddressLiterals.Add(4)
 	cfg := names.DefaultConfig()
 	cfg.CacheEntries = 64
 	cache := names.NewCache(cfg)
@@ -117,6 +118,9 @@ func TestNamesCollector(t *testing.T) {
 		t.Fatalf("cache: %d entries, %d evictions", cache.Len(), ev)
 	}
 	want := fmt.Sprintf(`
+# HELP borderwatch_names_address_literals_total SNIs and HTTP Hosts that are IP address literals: not names, the flow is not named by them.
+# TYPE borderwatch_names_address_literals_total counter
+borderwatch_names_address_literals_total 4
 # HELP borderwatch_names_cache_evictions_total Live entries dropped from the full DNS name cache to make room.
 # TYPE borderwatch_names_cache_evictions_total counter
 borderwatch_names_cache_evictions_total %d
@@ -128,7 +132,7 @@ borderwatch_names_reassembly_slots_recycled_total 2
 borderwatch_tls_no_sni_total 3
 `, ev)
 	c := NewNamesCollector(st, cache)
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "borderwatch_names_cache_evictions_total", "borderwatch_names_reassembly_slots_recycled_total", "borderwatch_tls_no_sni_total"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "borderwatch_names_address_literals_total", "borderwatch_names_cache_evictions_total", "borderwatch_names_reassembly_slots_recycled_total", "borderwatch_tls_no_sni_total"); err != nil {
 		t.Error(err)
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {

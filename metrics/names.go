@@ -11,6 +11,7 @@ type namesCollector struct {
 	learned, errors, ech, overflow  *prometheus.Desc
 	dnsMessages, quicInitials, size *prometheus.Desc
 	noSNI, recycled, evictions      *prometheus.Desc
+	literals                        *prometheus.Desc
 }
 
 // NewNamesCollector exports what name learning saw.
@@ -31,11 +32,12 @@ func NewNamesCollector(stats *names.Stats, cache *names.Cache) prometheus.Collec
 		noSNI:        d("tls_no_sni_total", "TLS ClientHellos parsed that carry no server name."),
 		recycled:     d("names_reassembly_slots_recycled_total", "Reassembly slots taken from another flow's unfinished first flight (that flow is then not named by it)."),
 		evictions:    d("names_cache_evictions_total", "Live entries dropped from the full DNS name cache to make room."),
+		literals:     d("names_address_literals_total", "SNIs and HTTP Hosts that are IP address literals: not names, the flow is not named by them."),
 	}
 }
 
 func (c *namesCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.learned, c.errors, c.ech, c.overflow, c.dnsMessages, c.quicInitials, c.size, c.noSNI, c.recycled, c.evictions} {
+	for _, d := range []*prometheus.Desc{c.learned, c.errors, c.ech, c.overflow, c.dnsMessages, c.quicInitials, c.size, c.noSNI, c.recycled, c.evictions, c.literals} {
 		ch <- d
 	}
 }
@@ -59,5 +61,6 @@ func (c *namesCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.noSNI, s.TLSNoSNI.Load())
 	counter(c.recycled, s.SlotsRecycled.Load())
 	counter(c.evictions, c.cache.Evictions())
+	counter(c.literals, s.AddressLiterals.Load())
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(c.cache.Len()))
 }

@@ -1,6 +1,9 @@
 package names
 
-import "bytes"
+import (
+	"bytes"
+	"net/netip"
+)
 
 // maxHTTPHead bounds the request head searched for a Host header.
 const maxHTTPHead = 8192
@@ -117,6 +120,18 @@ func hostOfAuthority(v []byte) ([]byte, httpResult) {
 		return v, httpAddress
 	}
 	return v, httpFound
+}
+
+// isAddressLiteral reports whether a server name from the wire is an IP
+// address: dotted-quad IPv4 (one trailing dot allowed) or IPv6, bracketed
+// or not, with or without a port.
+func isAddressLiteral(b []byte) bool {
+	v, r := hostOfAuthority(b)
+	if r != httpAddress {
+		return false
+	}
+	_, err := netip.ParseAddr(string(bytes.TrimSuffix(v, []byte("."))))
+	return err == nil // (the rare path of a flow that is not named)
 }
 
 // isIPv4 reports whether b is a dotted-quad IPv4 address.

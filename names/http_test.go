@@ -144,7 +144,7 @@ func TestHTTPMethodsCapture(t *testing.T) {
 	if rows != len(httpRequests) {
 		t.Errorf("tshark decodes %d requests, the capture has %d", rows, len(httpRequests))
 	}
-	if n := stats.HTTPAddressHosts.Load(); n != 5 {
+	if n := stats.AddressLiterals.Load(); n != 5 {
 		t.Errorf("%d requests counted with an address literal, want 5", n)
 	}
 }

@@ -49,8 +49,9 @@ type Stats struct {
 	QUICHellos        atomic.Uint64 // QUIC ClientHellos (TLS or gQUIC CHLO) with an SNI
 	QUICMalformed     atomic.Uint64 // QUIC Initials or CRYPTO streams rejected
 
-	HTTPHosts        atomic.Uint64 // HTTP/1.x requests with a Host name
-	HTTPAddressHosts atomic.Uint64 // HTTP/1.x requests whose Host is an IP address literal (no name)
+	HTTPHosts atomic.Uint64 // HTTP/1.x requests with a Host name
+
+	AddressLiterals atomic.Uint64 // SNIs and HTTP Hosts that are IP address literals: no name
 
 	ReassemblyOverflow atomic.Uint64 // flows given up: byte/segment limits or no free slot
 	SlotsRecycled      atomic.Uint64 // reassembly slots taken from another unfinished flow

@@ -106,3 +106,14 @@ func BenchmarkParseClientHello(b *testing.B) {
 		}
 	}
 }
+
+func TestIsAddressLiteral(t *testing.T) {
+	for s, want := range map[string]bool{
+		"192.0.2.1": true, "192.0.2.1.": true, "192.0.2.1:443": true, "[2001:db8::1]": true, "[2001:db8::1]:443": true,
+		"2001:db8::1": true, "www.example.com": false, "1.2.3.example": false, "a:b:c": false, "": false, "256.1.1.1x": false,
+	} {
+		if got := isAddressLiteral([]byte(s)); got != want {
+			t.Errorf("%q: %v", s, got)
+		}
+	}
+}

@@ -281,7 +281,11 @@ func (t *Tracker) tlsResult(flowID uint64, sni []byte, ech bool, err error) (str
 	}
 	name := hostname(sni)
 	if name == "" {
-		t.stats.TLSNoSNI.Add(1)
+		if isAddressLiteral(sni) {
+			t.stats.AddressLiterals.Add(1)
+		} else {
+			t.stats.TLSNoSNI.Add(1)
+		}
 		return "", SourceNone, true
 	}
 	t.stats.TLSHellos.Add(1)
@@ -293,7 +297,7 @@ func (t *Tracker) httpResult(flowID uint64, v []byte, r httpResult) (string, Sou
 	if r == httpAddress {
 		// An address literal names nothing: the flow stays unnamed (a
 		// DNS answer may still name it) and is counted as usual.
-		t.stats.HTTPAddressHosts.Add(1)
+		t.stats.AddressLiterals.Add(1)
 		return "", SourceNone, true
 	}
 	if r != httpFound {
@@ -335,6 +339,9 @@ func (t *Tracker) quicResult(b []byte, st quicStatus, err error) (string, Source
 	}
 	name := hostname(b)
 	if name == "" {
+		if isAddressLiteral(b) {
+			t.stats.AddressLiterals.Add(1)
+		}
 		return "", SourceNone, true
 	}
 	t.stats.QUICHellos.Add(1)

@@ -59,15 +59,17 @@ func testWebConfig(path string, g prometheus.Gatherer) webConfig {
 	return webConfig{metricPath: path, gatherer: g, ready: &ready, reload: func() error { return nil }, logger: slog.New(slog.DiscardHandler)}
 }
 
-// slowGatherer counts its gatherings; each takes d.
+// slowGatherer counts its gatherings; each waits for gate (if set).
 type slowGatherer struct {
-	d time.Duration
-	n atomic.Int64
+	gate chan struct{}
+	n    atomic.Int64
 }
 
 func (g *slowGatherer) Gather() ([]*dto.MetricFamily, error) {
 	n := g.n.Add(1)
-	time.Sleep(g.d)
+	if g.gate != nil {
+		<-g.gate
+	}
 	name, help := "test_gathering", "gathering number"
 	typ := dto.MetricType_GAUGE
 	v := float64(n)
@@ -78,7 +80,7 @@ func (g *slowGatherer) Gather() ([]*dto.MetricFamily, error) {
 // cost one gathering (the old handler answered 503 past 4 in flight and
 // gathered for each); a scrape after the reuse window gathers again.
 func TestScrapesShareGathering(t *testing.T) {
-	g := &slowGatherer{d: 100 * time.Millisecond}
+	g := &slowGatherer{gate: make(chan struct{})}
 	ws, err := newWebServer(testWebConfig("/metrics", g))
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +106,11 @@ func TestScrapesShareGathering(t *testing.T) {
 			codes <- fmt.Sprintf("%d %s", resp.StatusCode, grepLines(string(b), "test_gathering 1"))
 		}()
 	}
+	// Every scrape is waiting for the first gathering before it ends.
+	for ws.scrapes.shared.Load() < 199 {
+		time.Sleep(time.Millisecond)
+	}
+	close(g.gate) // later gatherings pass at once
 	wg.Wait()
 	close(codes)
 	for c := range codes {
@@ -361,7 +368,8 @@ func TestSlowReaderDisconnected(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
-	for ws.conns.open() > 0 && time.Since(start) < 10*time.Second {
+	// Bounded by the write timeout once the gathering is done (slow under -race).
+	for ws.conns.open() > 0 && time.Since(start) < 30*time.Second {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if ws.conns.open() > 0 {

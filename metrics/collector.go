@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/flow"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +20,8 @@ type Source interface {
 
 // Collector exports the traffic and capture counters at scrape time.
 type Collector struct {
-	src Source
+	src      Source
+	external atomic.Bool // the traffic families are left to a Gatherer
 
 	trafficBytes, trafficPackets, flows *prometheus.Desc
 	internalBytes, internalPackets      *prometheus.Desc
@@ -27,6 +30,12 @@ type Collector struct {
 	packetsRead, skipped, decodeErrors  *prometheus.Desc
 	flowsActive, flowsEvicted           *prometheus.Desc
 }
+
+const (
+	helpTrafficBytes   = "IP-layer bytes placed by direction, remote country, provider, app, region and client group."
+	helpTrafficPackets = "Packets placed by direction, remote country, provider, app, region and client group."
+	helpFlows          = "Flows started, by the labels of their first packet's direction."
+)
 
 // TrafficLabelNames returns the label names of the traffic series.
 func TrafficLabelNames(withASN bool) []string {
@@ -45,9 +54,9 @@ func NewCollector(src Source) *Collector {
 	}
 	return &Collector{
 		src:             src,
-		trafficBytes:    d("traffic_bytes_total", "IP-layer bytes placed by direction, remote country, provider, app, region and client group.", tl...),
-		trafficPackets:  d("traffic_packets_total", "Packets placed by direction, remote country, provider, app, region and client group.", tl...),
-		flows:           d("flows_total", "Flows started, by the labels of their first packet's direction.", tl...),
+		trafficBytes:    d("traffic_bytes_total", helpTrafficBytes, tl...),
+		trafficPackets:  d("traffic_packets_total", helpTrafficPackets, tl...),
+		flows:           d("flows_total", helpFlows, tl...),
 		internalBytes:   d("internal_bytes_total", "IP-layer bytes between two local addresses (counted, not placed)."),
 		internalPackets: d("internal_packets_total", "Packets between two local addresses (counted, not placed)."),
 		namedBytes:      d("named_bytes_total", "IP-layer bytes of placed flows by the source of their name (none: no name known).", "source"),
@@ -78,12 +87,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	labels := series.Labels()
 	t := SumShards(c.src.Shards(), len(labels))
 	withASN := series.WithASN()
-	for id := 1; id < len(labels); id++ {
-		l := labels[id]
-		lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup}
-		if withASN {
-			lv = append(lv, l.ASN)
-		}
+	for id := 1; id < len(labels) && !c.external.Load(); id++ {
+		lv := labels[id].values(withASN)
 		ch <- prometheus.MustNewConstMetric(c.trafficBytes, prometheus.CounterValue, float64(t.Bytes[id]), lv...)
 		ch <- prometheus.MustNewConstMetric(c.trafficPackets, prometheus.CounterValue, float64(t.Packets[id]), lv...)
 		ch <- prometheus.MustNewConstMetric(c.flows, prometheus.CounterValue, float64(t.Flows[id]), lv...)

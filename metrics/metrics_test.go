@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/borderwatch/borderwatch/names"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -137,5 +140,52 @@ borderwatch_tls_no_sni_total 3
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
+	}
+}
+
+func exposition(t *testing.T, g prometheus.Gatherer) string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+// TestGathererSameExposition: the Gatherer's direct traffic families give
+// the same exposition, byte for byte, as the registry's generic path, with
+// and without the asn label, and as series are added between scrapes.
+func TestGathererSameExposition(t *testing.T) {
+	for _, withASN := range []bool{false, true} {
+		s := NewSeries(50, withASN)
+		src := &fakeSource{series: s, shards: []*Shard{NewShard(s), NewShard(s)}}
+		slow := prometheus.NewPedanticRegistry()
+		slow.MustRegister(NewCollector(src))
+		reg := prometheus.NewPedanticRegistry()
+		c := NewCollector(src)
+		reg.MustRegister(c)
+		fast := NewGatherer(reg, c)
+		for round := 0; round < 3; round++ {
+			for i := 0; i < 30; i++ {
+				id, _ := s.ID(Labels{Direction: []string{"egress", "ingress", "transit"}[i%3], Country: []string{"US", "DE", "unknown"}[(i+round)%3],
+					Provider: "other", App: fmt.Sprintf("app%d", (i*7+round)%11), Region: "abroad", ClientGroup: "default", ASN: fmt.Sprint(64500 + i%4)})
+				src.shards[i%2].Add(id, uint64(100*i+round), 1)
+				src.shards[i%2].Flows[id].Add(1)
+			}
+			want := exposition(t, slow)
+			if got := exposition(t, fast); got != want {
+				t.Fatalf("asn %v round %d: (-got +want)\n%s", withASN, round, cmp.Diff(got, want))
+			}
+		}
+		if !strings.Contains(exposition(t, fast), "borderwatch_traffic_bytes_total{") {
+			t.Fatal("no traffic series")
+		}
 	}
 }

@@ -58,11 +58,11 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 		return 1
 	}
 	lc.push(p.Close)
-	reg := newRegistry(p, st.policy.Geo)
+	reg, gatherer := newRegistry(p, st.policy.Geo)
 	rl := newReloader(o, p, st, logger, reg)
 
 	var ready atomic.Bool
-	ws, err := newWebServer(webConfig{metricPath: o.metricPath, gatherer: reg, ready: &ready, lifecycle: o.lifecycle, reload: rl.reload, logger: logger})
+	ws, err := newWebServer(webConfig{metricPath: o.metricPath, gatherer: gatherer, ready: &ready, lifecycle: o.lifecycle, reload: rl.reload, logger: logger})
 	if err != nil {
 		logger.Error("web server", "err", err)
 		return 1

@@ -59,8 +59,8 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 	p.Finish()
 	switch o.format {
 	case "prometheus":
-		reg := newRegistry(p, st.policy.Geo)
-		mfs, err := reg.Gather()
+		_, g := newRegistry(p, st.policy.Geo)
+		mfs, err := g.Gather()
 		if err != nil {
 			fmt.Fprintf(stderr, "borderwatch: gathering metrics: %v\n", err)
 			return 1

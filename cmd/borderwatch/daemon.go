@@ -21,33 +21,9 @@ import (
 // server, the database watch, SIGHUP and the capture, in this order, and
 // stops them in reverse (lifecycle) however it ends.
 func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writer) int {
-	if err := checkTelemetryPath(o.metricPath); err != nil {
-		fmt.Fprintf(stderr, "borderwatch: --web.telemetry-path %v (see borderwatch --help)\n", err)
-		return 2
-	}
-	if o.geoWatch < 0 {
-		fmt.Fprintf(stderr, "borderwatch: --geo.watch-interval %v: must be 0 (off) or positive (see borderwatch --help)\n", o.geoWatch)
-		return 2
-	}
-	st, err := o.settings()
-	if err != nil {
-		logger.Error("starting", "err", err)
-		return 1
-	}
-	st.policy.LocalAddrs = interfaceAddrs(o.interfaces)
-	if o.configCheck {
-		fmt.Fprintf(stderr, "configuration OK: home region %v, %d local networks, %d client groups\n", st.home, len(st.cfg.LocalNetworks), len(st.cfg.ClientGroups))
-		return 0
-	}
-	if len(o.files) == 0 && len(o.interfaces) == 0 {
-		logger.Error("nothing to capture: give --capture.interface IFACE (live) or --capture.file FILE")
-		return 2
-	}
-	if len(st.home) == 0 {
-		logger.Warn("no home region set (--geo.home-region or home_region in the config file): every region label is \"unknown\"")
-	}
-	if os.Geteuid() == 0 && len(o.interfaces) > 0 {
-		logger.Warn("running as root: borderwatch needs only CAP_NET_RAW (see README, Permissions)")
+	st, code := daemonSettings(o, logger, stderr)
+	if st == nil {
+		return code
 	}
 
 	var lc lifecycle
@@ -99,6 +75,40 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 			ws.reload(rl.reload)() // logs its failures
 		}
 	}
+}
+
+// daemonSettings checks the flags and loads the configuration and the
+// databases; nil means exit with the code (--config.check, or an error).
+func daemonSettings(o *options, logger *slog.Logger, stderr io.Writer) (*settings, int) {
+	if err := checkTelemetryPath(o.metricPath); err != nil {
+		fmt.Fprintf(stderr, "borderwatch: --web.telemetry-path %v (see borderwatch --help)\n", err)
+		return nil, 2
+	}
+	if o.geoWatch < 0 {
+		fmt.Fprintf(stderr, "borderwatch: --geo.watch-interval %v: must be 0 (off) or positive (see borderwatch --help)\n", o.geoWatch)
+		return nil, 2
+	}
+	st, err := o.settings()
+	if err != nil {
+		logger.Error("starting", "err", err)
+		return nil, 1
+	}
+	st.policy.LocalAddrs = interfaceAddrs(o.interfaces)
+	if o.configCheck {
+		fmt.Fprintf(stderr, "configuration OK: home region %v, %d local networks, %d client groups\n", st.home, len(st.cfg.LocalNetworks), len(st.cfg.ClientGroups))
+		return nil, 0
+	}
+	if len(o.files) == 0 && len(o.interfaces) == 0 {
+		logger.Error("nothing to capture: give --capture.interface IFACE (live) or --capture.file FILE")
+		return nil, 2
+	}
+	if len(st.home) == 0 {
+		logger.Warn("no home region set (--geo.home-region or home_region in the config file): every region label is \"unknown\"")
+	}
+	if os.Geteuid() == 0 && len(o.interfaces) > 0 {
+		logger.Warn("running as root: borderwatch needs only CAP_NET_RAW (see README, Permissions)")
+	}
+	return st, 0
 }
 
 // lifecycle stops what the daemon started, in reverse order, once.

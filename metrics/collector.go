@@ -29,6 +29,7 @@ type Collector struct {
 	overflow, seriesActive, seriesLimit *prometheus.Desc
 	packetsRead, skipped, decodeErrors  *prometheus.Desc
 	flowsActive, flowsEvicted           *prometheus.Desc
+	sweepTimeouts                       *prometheus.Desc
 }
 
 const (
@@ -68,6 +69,7 @@ func NewCollector(src Source) *Collector {
 		skipped:         d("packets_skipped_total", "Frames not placed because they carry no IP or use an unsupported link type or encapsulation.", "reason"),
 		decodeErrors:    d("decode_errors_total", "Frames that could not be decoded (truncated or malformed before the IP header).", "reason"),
 		flowsActive:     d("flows_active", "Flows currently in the flow tables."),
+		sweepTimeouts:   d("flow_sweep_timeouts_total", "Idle-flow sweeps (live capture, once a second) that the workers did not finish within 5 s; scrapes never wait for the workers."),
 		flowsEvicted:    d("flows_evicted_total", "Flows ended by the idle or active timeout, or evicted because the table was full (capacity).", "reason"),
 	}
 }
@@ -76,7 +78,7 @@ func NewCollector(src Source) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.trafficBytes, c.trafficPackets, c.flows, c.internalBytes, c.internalPackets,
 		c.namedBytes, c.namedFlows, c.overflow, c.seriesActive, c.seriesLimit, c.packetsRead, c.skipped,
-		c.decodeErrors, c.flowsActive, c.flowsEvicted} {
+		c.decodeErrors, c.flowsActive, c.flowsEvicted, c.sweepTimeouts} {
 		ch <- d
 	}
 }
@@ -110,6 +112,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.decodeErrors, prometheus.CounterValue, float64(t.Skipped[r]), r.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.flowsActive, prometheus.GaugeValue, float64(t.FlowsActive))
+	ch <- prometheus.MustNewConstMetric(c.sweepTimeouts, prometheus.CounterValue, float64(t.SweepTimeouts))
 	for r := flow.EvictIdle; r < flow.EvictEnd; r++ {
 		ch <- prometheus.MustNewConstMetric(c.flowsEvicted, prometheus.CounterValue, float64(t.Evicted[r]), r.String())
 	}

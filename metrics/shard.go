@@ -44,6 +44,9 @@ type Shard struct {
 	// Overflow counts flow placements with a label set folded by the
 	// series budget (one per placement, whatever the worker's cache).
 	Overflow atomic.Uint64
+	// SweepTimeouts counts idle-flow sweeps the workers did not finish in
+	// time (the pipeline's own shard).
+	SweepTimeouts atomic.Uint64
 
 	PacketsRead atomic.Uint64
 	Skipped     [capture.NumReasons]atomic.Uint64 // skipped and decode errors, by reason

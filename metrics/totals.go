@@ -14,6 +14,7 @@ type Totals struct {
 	InternalBytes, InternalPackets uint64
 	NamedBytes, NamedFlows         [NumNameSources]uint64
 	Overflow                       uint64
+	SweepTimeouts                  uint64
 	PacketsRead                    uint64
 	Skipped                        [capture.NumReasons]uint64 // skipped and decode errors, by reason
 	FlowsActive                    uint64
@@ -34,6 +35,7 @@ func SumShards(shards []*Shard, n int) *Totals {
 		t.InternalBytes += sh.InternalBytes.Load()
 		t.InternalPackets += sh.InternalPackets.Load()
 		t.Overflow += sh.Overflow.Load()
+		t.SweepTimeouts += sh.SweepTimeouts.Load()
 		t.PacketsRead += sh.PacketsRead.Load()
 		t.FlowsActive += uint64(max(sh.FlowsActive.Load(), 0))
 		for i := range t.NamedBytes {

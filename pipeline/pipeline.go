@@ -35,6 +35,7 @@ const (
 	opPackets batchOp = iota
 	opBarrier         // ack when every earlier batch is handled
 	opDrain           // end every flow, then ack
+	opHold            // wait until done is closed (tests: a busy worker)
 )
 
 type ctlOp uint8
@@ -58,6 +59,7 @@ type Pipeline struct {
 	nameStats *names.Stats
 	policy    atomic.Pointer[Policy]
 	workers   []*Worker
+	shard     *metrics.Shard // the pipeline's own counters (sweep timeouts)
 	in        []chan *batch
 	ctl       []chan ctlReq
 	free      chan *batch
@@ -80,6 +82,7 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 		cfg:       cfg,
 		series:    metrics.NewSeries(cfg.SeriesLimit, cfg.ASNLabel),
 		nameStats: &names.Stats{},
+		shard:     metrics.NewShard(metrics.NewSeries(1, false)),
 		free:      make(chan *batch, cfg.Workers*queueBatches*2+8),
 	}
 	p.nameCache = names.NewCache(cfg.Names)
@@ -119,6 +122,8 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 			case opDrain:
 				w.Drain()
 				close(b.done)
+			case opHold:
+				<-b.done
 			}
 		case r := <-ctl:
 			switch r.op {
@@ -155,7 +160,8 @@ func (p *Pipeline) Series() *metrics.Series { return p.series }
 
 // Shards returns every counter shard: the workers' and the dispatchers'.
 func (p *Pipeline) Shards() []*metrics.Shard {
-	s := make([]*metrics.Shard, 0, len(p.workers)+2)
+	s := make([]*metrics.Shard, 0, len(p.workers)+3)
+	s = append(s, p.shard)
 	for _, w := range p.workers {
 		s = append(s, w.shard)
 	}
@@ -178,12 +184,22 @@ func (p *Pipeline) NameCache() *names.Cache { return p.nameCache }
 func (p *Pipeline) SetPolicy(pol *Policy) { p.policy.Store(pol) }
 
 // Expire asks every worker to end the flows idle at now (wall clock, for
-// live capture).
-func (p *Pipeline) Expire(now time.Time) { p.control(ctlExpire, now.UnixNano(), 5*time.Second) }
+// live capture) and to place the quiet flows whose naming window passed;
+// it waits at most sweepTimeout, and counts a sweep that timed out.
+func (p *Pipeline) Expire(now time.Time) {
+	if !p.control(ctlExpire, now.UnixNano(), sweepTimeout) {
+		p.shard.SweepTimeouts.Add(1)
+	}
+}
 
-func (p *Pipeline) control(op ctlOp, now int64, timeout time.Duration) {
+// sweepTimeout bounds how long Expire waits for the workers.
+var sweepTimeout = 5 * time.Second
+
+// control sends a request to every worker and waits for them; false if
+// timeout passed first (the workers still handle what they received).
+func (p *Pipeline) control(op ctlOp, now int64, timeout time.Duration) bool {
 	if p.closed.Load() {
-		return
+		return true
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -193,16 +209,17 @@ func (p *Pipeline) control(op ctlOp, now int64, timeout time.Duration) {
 		select {
 		case p.ctl[i] <- ctlReq{op: op, now: now, done: dones[i]}:
 		case <-t.C:
-			return
+			return false
 		}
 	}
 	for _, d := range dones {
 		select {
 		case <-d:
 		case <-t.C:
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // Finish processes everything dispatched so far and ends every flow, so

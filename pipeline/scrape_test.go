@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/internal/testenv"
@@ -15,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // breakdown is what a finished pipeline placed: bytes and flows per label
@@ -168,5 +171,43 @@ func TestDNSAnswerFromAnotherWorker(t *testing.T) {
 	ipLen := uint64(20 + 8 + len(data))
 	if got, want := b.Named["dns"], [2]uint64{4 * ipLen, 1}; got != want {
 		t.Errorf("dns-named bytes and flows %v, want %v (all: %v)", got, want, b.Named)
+	}
+}
+
+// TestScrapeDoesNotWaitForBusyWorkers: while a worker is stuck, a scrape
+// still answers at once, and a live sweep that times out is counted.
+func TestScrapeDoesNotWaitForBusyWorkers(t *testing.T) {
+	defer func(d time.Duration) { sweepTimeout = d }(sweepTimeout)
+	sweepTimeout = 50 * time.Millisecond
+	cfg := DefaultConfig()
+	cfg.Workers = 2
+	p, err := New(cfg, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	reg := prometheus.NewPedanticRegistry()
+	c := metrics.NewCollector(p)
+	reg.MustRegister(c)
+	g := metrics.NewGatherer(reg, c)
+	release := make(chan struct{})
+	p.in[1] <- &batch{op: opHold, done: release}
+	t0 := time.Now()
+	if _, err := g.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("a scrape with a stuck worker took %v", d)
+	}
+	p.Expire(time.Now())
+	close(release)
+	p.Expire(time.Now())
+	want := `
+# HELP borderwatch_flow_sweep_timeouts_total Idle-flow sweeps (live capture, once a second) that the workers did not finish within 5 s; scrapes never wait for the workers.
+# TYPE borderwatch_flow_sweep_timeouts_total counter
+borderwatch_flow_sweep_timeouts_total 1
+`
+	if err := testutil.GatherAndCompare(g, strings.NewReader(want), "borderwatch_flow_sweep_timeouts_total"); err != nil {
+		t.Error(err)
 	}
 }

@@ -268,3 +268,80 @@ func TestPcapVariantsMatchTshark(t *testing.T) {
 		})
 	}
 }
+
+// TestEncapsulationsDecodeInner: every synthetic frame carrying the inner
+// IPv4/TCP packet yields its ports and payload, marked tunnelled when an
+// outer IP header was crossed, without allocating.
+func TestEncapsulationsDecodeInner(t *testing.T) {
+	d := NewDecoder()
+	var p Packet
+	n := 0
+	for _, c := range encapCases(t) {
+		for i, f := range c.frames {
+			v, r := d.Decode(f, c.lt, 1, &p)
+			if v != Decoded || p.SrcAddr() != netip.MustParseAddr("192.0.2.1") {
+				continue
+			}
+			n++
+			outer := bytes.Contains(f, []byte{203, 0, 113, 1})
+			if p.Proto != 6 || p.SrcPort != 40000 || p.DstPort != 443 || string(p.Payload) != "hello" || p.IPLen != 45 || p.Tunnelled != outer {
+				t.Errorf("%s frame %d: %v %s: %+v", c.name, i, v, r, got(&p))
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d frames decoded to the inner packet", n)
+	}
+	cases := encapCases(t)
+	allocs := testing.AllocsPerRun(20, func() {
+		for _, c := range cases {
+			for _, f := range c.frames {
+				d.Decode(f, c.lt, 1, &p)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per pass over the frames", allocs)
+	}
+}
+
+// TestPPPoESessionsSeparateFlows: the same addresses in two PPPoE sessions
+// get different contexts, and so different flows.
+func TestPPPoESessionsSeparateFlows(t *testing.T) {
+	in4 := innerTCP(t, "192.0.2.1", "198.51.100.7")
+	frame := func(session uint16) []byte {
+		return cat(ethHdr(0x8864), []byte{0x11, 0x00}, u16(session), u16(uint16(2+len(in4))), u16(0x0021), in4)
+	}
+	d := NewDecoder()
+	var p Packet
+	d.Decode(frame(1), layers.LinkTypeEthernet, 1, &p)
+	a := p.Context
+	d.Decode(frame(2), layers.LinkTypeEthernet, 1, &p)
+	if a == p.Context {
+		t.Errorf("sessions 1 and 2 share context %d", a)
+	}
+}
+
+// BenchmarkDecodeEncapsulations decodes every synthetic frame in turn.
+func BenchmarkDecodeEncapsulations(b *testing.B) {
+	type fr struct {
+		lt   layers.LinkType
+		data []byte
+	}
+	var frames []fr
+	for _, c := range encapCases(b) {
+		for _, f := range c.frames {
+			frames = append(frames, fr{c.lt, f})
+		}
+	}
+	d := NewDecoder()
+	var p Packet
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		f := frames[n%len(frames)]
+		d.Decode(f.data, f.lt, 1, &p)
+		n++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/frame")
+}

@@ -28,13 +28,21 @@ type Config struct {
 	ASNLabel    bool
 	// Endpoints keeps per-remote-address totals for the read report, at
 	// most MaxEndpoints addresses (the rest are summed as one "other").
+	// The read report is the first sink: it waits rather than drop.
 	Endpoints    bool
 	MaxEndpoints int
+	// Sink, if set, receives every ended flow through a queue of
+	// SinkQueue flows. When the queue is full an ended flow is dropped and
+	// counted (borderwatch_flow_sink_dropped_total), or with SinkWait the
+	// worker waits (for files, where waiting only slows the reader).
+	Sink      Sink
+	SinkQueue int
+	SinkWait  bool
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Workers: 1, Flow: flow.DefaultConfig(), Names: names.DefaultConfig(), SeriesLimit: 10000, MaxEndpoints: 1 << 20}
+	return Config{Workers: 1, Flow: flow.DefaultConfig(), Names: names.DefaultConfig(), SeriesLimit: 10000, MaxEndpoints: 1 << 20, SinkQueue: 4096}
 }
 
 // Policy is what the workers need besides the packets: databases and local

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"errors"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,7 @@ const (
 // are copied into arena, so the source can reuse its frame buffer.
 type batch struct {
 	pkts  []capture.Packet
+	recs  []Record // handled before pkts
 	arena []byte
 	op    batchOp
 	done  chan struct{}
@@ -59,12 +59,17 @@ type Pipeline struct {
 	nameStats *names.Stats
 	policy    atomic.Pointer[Policy]
 	workers   []*Worker
-	shard     *metrics.Shard // the pipeline's own counters (sweep timeouts)
+	shard     *metrics.Shard  // the pipeline's own counters (sweep timeouts)
+	sink      *sinkQueue      // nil: no sink
+	endpoints *EndpointTotals // the read report's sink, if configured
 	in        []chan *batch
 	ctl       []chan ctlReq
 	free      chan *batch
 	wg        sync.WaitGroup
 	closed    atomic.Bool
+
+	records        atomic.Uint64 // records received by the dispatchers
+	recordsInvalid atomic.Uint64 // of which not placed
 
 	dispMu      sync.Mutex
 	dispatchers []*Dispatcher
@@ -95,6 +100,20 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 		p.in = append(p.in, make(chan *batch, queueBatches))
 		p.ctl = append(p.ctl, make(chan ctlReq))
 	}
+	var sinks []Sink
+	if cfg.Endpoints {
+		p.endpoints = NewEndpointTotals(cfg.MaxEndpoints)
+		sinks = append(sinks, p.endpoints)
+	}
+	if cfg.Sink != nil {
+		sinks = append(sinks, cfg.Sink)
+	}
+	switch {
+	case len(sinks) == 1:
+		p.sink = newSinkQueue(sinks[0], cfg.SinkQueue, cfg.SinkWait || cfg.Endpoints)
+	case len(sinks) > 1:
+		p.sink = newSinkQueue(teeSink(sinks), cfg.SinkQueue, cfg.SinkWait || cfg.Endpoints)
+	}
 	for i, w := range p.workers {
 		p.wg.Add(1)
 		go p.run(w, p.in[i], p.ctl[i])
@@ -113,6 +132,9 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 			switch b.op {
 			case opPackets:
 				w.refreshPolicy()
+				for i := range b.recs {
+					w.HandleRecord(&b.recs[i])
+				}
 				for i := range b.pkts {
 					w.Handle(&b.pkts[i])
 				}
@@ -140,6 +162,7 @@ func (p *Pipeline) getBatch() *batch {
 	select {
 	case b := <-p.free:
 		b.pkts = b.pkts[:0]
+		b.recs = b.recs[:0]
 		b.arena = b.arena[:0]
 		b.op = opPackets
 		return b
@@ -236,6 +259,9 @@ func (p *Pipeline) Finish() {
 			<-d
 		}
 	}
+	if p.sink != nil {
+		p.sink.sync()
+	}
 }
 
 // Close stops the workers (after Finish, for final counts).
@@ -247,50 +273,28 @@ func (p *Pipeline) Close() {
 		close(c)
 	}
 	p.wg.Wait()
+	if p.sink != nil {
+		p.sink.close()
+	}
 }
 
-// Endpoints returns the per-remote-address totals (read report), merged
-// over the workers (an address talks to several local clients, whose flows
-// may live in different workers), and the total of the addresses past the
-// limit. Call it after Finish.
+// teeSink hands every flow to several sinks in turn.
+type teeSink []Sink
+
+func (t teeSink) Flow(f *EndedFlow) {
+	for _, s := range t {
+		s.Flow(f)
+	}
+}
+
+// Endpoints returns the per-remote-address totals of the read report
+// (Config.Endpoints), and the total of the addresses past the limit. Call
+// it after Finish.
 func (p *Pipeline) Endpoints() (eps []*Endpoint, other Endpoint) {
-	merged := map[netip.Addr]*Endpoint{}
-	for _, w := range p.workers {
-		for addr, ep := range w.endpoints {
-			m := merged[addr]
-			if m == nil {
-				c := *ep
-				merged[addr] = &c
-				eps = append(eps, &c)
-				continue
-			}
-			m.add(ep)
-			m.offerName(ep.Name, ep.nameSource)
-			if m.App == "" || m.App == "unknown" {
-				m.App = ep.App
-			}
-		}
-		other.add(&w.otherEP)
+	if p.endpoints == nil {
+		return nil, Endpoint{}
 	}
-	return eps, other
-}
-
-func (e *Endpoint) add(o *Endpoint) {
-	e.EgressBytes += o.EgressBytes
-	e.IngressBytes += o.IngressBytes
-	e.EgressPackets += o.EgressPackets
-	e.IngressPackets += o.IngressPackets
-	e.TransitBytes += o.TransitBytes
-	e.TransitPackets += o.TransitPackets
-	e.Flows += o.Flows
-}
-
-func (p *Pipeline) seriesLabels(id uint32) metrics.Labels {
-	l := p.series.Labels()
-	if int(id) < len(l) {
-		return l[id]
-	}
-	return metrics.Labels{}
+	return p.endpoints.Endpoints()
 }
 
 // Workers returns the number of workers.
@@ -388,7 +392,7 @@ func (d *Dispatcher) sync(ts int64) {
 }
 
 func (d *Dispatcher) send(i int) {
-	if b := d.cur[i]; b != nil && len(b.pkts) > 0 {
+	if b := d.cur[i]; b != nil && len(b.pkts)+len(b.recs) > 0 {
 		d.p.in[i] <- b
 		d.cur[i] = nil
 	}

@@ -65,16 +65,11 @@ type Worker struct {
 	dnsTime   time.Time
 	learnFn   func(name string, addr netip.Addr, ttl uint32)
 
-	// direct: placed flows count each packet straight into the shard
-	// (no endpoint report to feed), so a scrape needs no flush.
-	direct bool
-
 	seriesCache map[metrics.Labels]seriesRef
 	asnLabels   map[uint32]string
 	placement   place.Policy // the current policy's placement part
+	ended       EndedFlow    // scratch for the sink queue
 	folded      bool         // a series id of the current placement is a fold
-	endpoints   map[netip.Addr]*Endpoint
-	otherEP     Endpoint
 	policy      *Policy
 	dnsPorts    [65536 / 64]uint64 // bitset
 }
@@ -85,12 +80,8 @@ func newWorker(p *Pipeline, maxFlows int) *Worker {
 	fc.MaxFlows = maxFlows
 	w.table = flow.New(fc, w.evict)
 	w.table.SetVisit(w.visit)
-	w.direct = !p.cfg.Endpoints
 	w.tracker = names.NewTracker(p.cfg.Names, p.nameStats)
 	w.learnFn = w.learnDNS
-	if p.cfg.Endpoints {
-		w.endpoints = map[netip.Addr]*Endpoint{}
-	}
 	for _, port := range p.cfg.Names.DNSPorts {
 		w.dnsPorts[port/64] |= 1 << (port % 64)
 	}
@@ -143,12 +134,7 @@ func (w *Worker) Handle(p *capture.Packet) {
 			e.Flags |= flagNameDone | flagPlaced // internal: never named, counted as is
 		}
 	}
-	if w.direct && e.Flags&flagPlaced != 0 {
-		w.count(e, side, uint64(p.IPLen))
-	} else {
-		e.Bytes[side] += uint64(p.IPLen)
-		e.Packets[side]++
-	}
+	w.add(e, side, uint64(p.IPLen), 1)
 
 	if len(p.Payload) > 0 {
 		if p.Proto == 17 || p.Proto == 6 {
@@ -166,14 +152,25 @@ func (w *Worker) Handle(p *capture.Packet) {
 	w.table.Expire(p.Timestamp, 2)
 }
 
-// count adds one packet of a placed flow to the shard.
-func (w *Worker) count(e *flow.Entry, side int, bytes uint64) {
+// add counts packets of side into the flow's totals and, once the flow is
+// placed, into the shard (an unplaced flow's totals are counted when it is
+// placed).
+func (w *Worker) add(e *flow.Entry, side int, bytes, packets uint64) {
+	e.Bytes[side] += bytes
+	e.Packets[side] += packets
+	if e.Flags&flagPlaced != 0 {
+		w.count(e, side, bytes, packets)
+	}
+}
+
+// count adds packets of a placed flow to the shard.
+func (w *Worker) count(e *flow.Entry, side int, bytes, packets uint64) {
 	if e.Flags&(flagLocalA|flagLocalB) == flagLocalA|flagLocalB {
 		w.shard.InternalBytes.Add(bytes)
-		w.shard.InternalPackets.Add(1)
+		w.shard.InternalPackets.Add(packets)
 		return
 	}
-	w.shard.Add(e.Series[side], bytes, 1)
+	w.shard.Add(e.Series[side], bytes, packets)
 	w.shard.NamedBytes[metrics.NameSourceIndex(names.Source(e.NameSource))].Add(bytes)
 }
 
@@ -257,6 +254,9 @@ func addrOf(a *[16]byte, v6 bool) netip.Addr {
 // evict is called by the flow table for every flow that ends.
 func (w *Worker) evict(e *flow.Entry, r flow.EvictReason) {
 	w.flushEntry(e)
+	if w.p.sink != nil {
+		w.end(e, r)
+	}
 	if e.Flags&flagNameDone == 0 {
 		w.tracker.Forget(e.Key.Hash() ^ uint64(e.First))
 	}
@@ -276,44 +276,41 @@ func (w *Worker) ExpireIdle(now int64) {
 	w.table.Expire(now, w.table.Capacity()*2)
 }
 
-// flushEntry places e if it is not placed yet and moves its pending counts
-// into the shard (for an ended flow, when its naming is over, and always
-// before the endpoint report is fed).
+// flushEntry places e if it is not placed yet and counts the packets it
+// held until then (when its naming is over, and for an ended flow).
 func (w *Worker) flushEntry(e *flow.Entry) {
-	if e.Packets[0] == 0 && e.Packets[1] == 0 {
+	if e.Flags&flagPlaced != 0 {
 		return
 	}
-	local := e.Flags & (flagLocalA | flagLocalB)
-	if local == flagLocalA|flagLocalB {
-		w.shard.InternalBytes.Add(e.Bytes[0] + e.Bytes[1])
-		w.shard.InternalPackets.Add(e.Packets[0] + e.Packets[1])
-		e.Bytes, e.Packets = [2]uint64{}, [2]uint64{}
-		return
+	w.folded = false
+	w.place(e)
+	if w.folded {
+		w.shard.Overflow.Add(1)
 	}
-	if e.Flags&flagPlaced == 0 || e.Flags&flagRename != 0 {
-		w.folded = false
-		w.place(e)
-		if w.folded {
-			w.shard.Overflow.Add(1)
-		}
-		if e.Flags&flagNameDone == 0 {
-			// The placement is final: no later name moves the flow.
-			e.Flags |= flagNameDone
-			w.tracker.Forget(e.Key.Hash() ^ uint64(e.First))
+	if e.Flags&flagNameDone == 0 {
+		// The placement is final: no later name moves the flow.
+		e.Flags |= flagNameDone
+		w.tracker.Forget(e.Key.Hash() ^ uint64(e.First))
+	}
+	for side := range e.Packets {
+		if e.Packets[side] > 0 {
+			w.count(e, side, e.Bytes[side], e.Packets[side])
 		}
 	}
-	for side := 0; side < 2; side++ {
-		if e.Packets[side] == 0 {
-			continue
-		}
-		w.shard.Add(e.Series[side], e.Bytes[side], e.Packets[side])
+}
+
+// end hands an ended flow to the sink queue. The placement is made again
+// (cheaply: the geo cache has the address) from the flow's final facts.
+func (w *Worker) end(e *flow.Entry, r flow.EvictReason) {
+	f := w.facts(e)
+	ef := &w.ended
+	*ef = EndedFlow{Addr: f.Addr, Port: [2]uint16{e.Key.PortA, e.Key.PortB}, Proto: e.Key.Proto, First: e.First, Last: e.Last,
+		Bytes: e.Bytes, Packets: e.Packets, Reason: r, Name: f.Name, NameSource: names.Source(e.NameSource)}
+	if f.Kind() != place.Internal {
+		ef.Geo = w.geo.Lookup(f.Addr[f.Remote()])
 	}
-	b := e.Bytes[0] + e.Bytes[1]
-	w.shard.NamedBytes[metrics.NameSourceIndex(names.Source(e.NameSource))].Add(b)
-	if w.endpoints != nil {
-		w.countEndpoint(e)
-	}
-	e.Bytes, e.Packets = [2]uint64{}, [2]uint64{}
+	ef.Placement = place.Place(&w.placement, &f, &ef.Geo)
+	w.p.sink.put(ef)
 }
 
 // facts returns what placement needs to know about a flow.
@@ -399,61 +396,4 @@ func (w *Worker) seriesID(l metrics.Labels) uint32 {
 	}
 	w.folded = w.folded || r.folded
 	return r.id
-}
-
-// Endpoint is the read report's per-remote-address total.
-type Endpoint struct {
-	Addr                          netip.Addr
-	Name, App, Country, Org       string
-	Provider                      string
-	ASN                           uint32
-	EgressBytes, IngressBytes     uint64
-	EgressPackets, IngressPackets uint64
-	TransitBytes, TransitPackets  uint64
-	Flows                         uint64
-	nameSource                    names.Source
-}
-
-// offerName names the endpoint by name unless it has one already: the
-// first name wins, except that a name the flows carried themselves (SNI,
-// QUIC, HTTP Host) replaces a name from a DNS answer (the question of a
-// CNAME chain is often not the name the client then asks the server for).
-func (ep *Endpoint) offerName(name string, src names.Source) {
-	if name == "" || (ep.Name != "" && (ep.nameSource != names.SourceDNS || src == names.SourceDNS)) {
-		return
-	}
-	ep.Name, ep.nameSource = name, src
-}
-
-func (w *Worker) countEndpoint(e *flow.Entry) {
-	f := place.Flow{Local: [2]bool{e.Flags&flagLocalA != 0, e.Flags&flagLocalB != 0}, Initiator: int(e.Initiator)}
-	rs := f.Remote()
-	remote := addrOf(&e.Key.A, e.Key.V6)
-	if rs == flow.BtoA {
-		remote = addrOf(&e.Key.B, e.Key.V6)
-	}
-	ep := w.endpoints[remote]
-	if ep == nil {
-		if len(w.endpoints) >= w.p.cfg.MaxEndpoints/len(w.p.workers) {
-			ep = &w.otherEP
-		} else {
-			info := w.geo.Lookup(remote)
-			ep = &Endpoint{Addr: remote, Country: info.Country, Org: info.Org, Provider: info.Provider, ASN: info.ASN}
-			w.endpoints[remote] = ep
-		}
-	}
-	ep.offerName(w.name(e.NameRef), names.Source(e.NameSource))
-	if ep.App == "" || ep.App == "unknown" {
-		ep.App = w.p.seriesLabels(e.Series[0]).App
-	}
-	if e.Flags&(flagLocalA|flagLocalB) == 0 {
-		ep.TransitBytes += e.Bytes[0] + e.Bytes[1]
-		ep.TransitPackets += e.Packets[0] + e.Packets[1]
-		return
-	}
-	eg := 1 - rs // the local endpoint's packets
-	ep.EgressBytes += e.Bytes[eg]
-	ep.EgressPackets += e.Packets[eg]
-	ep.IngressBytes += e.Bytes[1-eg]
-	ep.IngressPackets += e.Packets[1-eg]
 }

@@ -16,6 +16,7 @@ func newRegistry(p *pipeline.Pipeline, res *geo.Resolver) (*prometheus.Registry,
 	c := metrics.NewCollector(p)
 	reg.MustRegister(
 		c,
+		pipeline.NewCollector(p),
 		metrics.NewNamesCollector(p.NameStats(), p.NameCache()),
 		geo.NewCollector(res),
 		versioncollector.NewCollector("borderwatch"),

@@ -52,9 +52,8 @@ func (d *Decoder) ipStep(typ gopacket.LayerType, data []byte, p *Packet) (gopack
 		p.Proto = uint8(d.ip6ext.NextHeader)
 		next, payload = ipNext(d.ip6ext.NextHeader), d.ip6ext.LayerPayload()
 	}
-	if next == layers.LayerTypeEthernet { // IP protocol 143: not a tunnel borderwatch opens
-		v, r := d.placed(p, payload)
-		return 0, nil, v, r, true
+	if next == layers.LayerTypeEthernet { // IP protocol 143 (Ethernet, as SRv6 carries it)
+		d.w.ctx = d.w.ctx*31 + 29
 	}
 	return next, payload, 0, 0, false
 }

@@ -138,8 +138,11 @@ func shim(t gopacket.LayerType, data []byte) (next gopacket.LayerType, payload [
 
 // ipNext is the layer an IP protocol number announces, as gopacket maps it.
 func ipNext(p layers.IPProtocol) gopacket.LayerType {
-	if p == layers.IPProtocolAH {
+	switch p {
+	case layers.IPProtocolAH:
 		return layerAH
+	case 143: // Ethernet (RFC 8986), as SRv6 carries it
+		return layers.LayerTypeEthernet
 	}
 	return p.LayerType()
 }

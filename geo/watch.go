@@ -43,7 +43,7 @@ func (s fileStamp) same(o fileStamp) bool {
 // ConfigMaps and Secrets.
 func (r *Resolver) Watch(ctx context.Context, interval time.Duration, onReload func(error)) {
 	var paths []string
-	for _, p := range []string{r.cfg.CountryDB, r.cfg.ASNDB} {
+	for _, p := range []string{r.cfg.CountryDB, r.cfg.ASNDB, r.cfg.Geofeed} {
 		if p != "" && (len(paths) == 0 || paths[0] != p) {
 			paths = append(paths, p)
 		}

@@ -18,7 +18,7 @@ func lookup(o *options, addrs []string, stdout, stderr io.Writer) int {
 	}
 	defer st.policy.Geo.Close()
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tCOUNTRY\tASN\tORGANISATION\tPROVIDER\tREGION\tLOCAL")
+	fmt.Fprintln(tw, "ADDRESS\tCOUNTRY\tASN\tORGANISATION\tPROVIDER\tCLOUD_REGION\tOPERATOR_COUNTRY\tREGION\tLOCAL")
 	pp := st.policy.Placement()
 	status := 0
 	for _, s := range addrs {
@@ -36,7 +36,25 @@ func lookup(o *options, addrs []string, stdout, stderr io.Writer) int {
 		if org == "" {
 			org = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%v\n", a, pl.Country, info.ASN, org, pl.Provider, pl.Region, st.policy.Local.Contains(a))
+		country, provider, region, cloud := pl.Country, pl.Provider, pl.Region.String(), "-"
+		if r := info.Range; r != nil {
+			// A published range or geofeed: its country over the
+			// database's, none for anycast; its provider.
+			country, region = info.Location(), pp.RegionOf(info.Location()).String()
+			switch {
+			case r.Anycast:
+				country = "anycast"
+			case country == "":
+				country = "unknown"
+			}
+			if r.Provider != "" {
+				provider = r.Provider
+			}
+			if r.Region != "" {
+				cloud = r.Region
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%v\n", a, country, info.ASN, org, provider, cloud, info.OperatorCountry, region, st.policy.Local.Contains(a))
 	}
 	tw.Flush()
 	return status

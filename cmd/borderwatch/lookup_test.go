@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,5 +32,72 @@ func TestLookupRegion(t *testing.T) {
 				t.Errorf("home %q: line %q: region column is not %q", tc.home, lines[i+1], want)
 			}
 		}
+	}
+}
+
+// lookupRow returns the fields of lookup's output line for addr (the
+// organisation may hold spaces: the columns after it are counted from the
+// end).
+func lookupRow(t *testing.T, out, addr string) []string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 9 && f[0] == addr {
+			return f
+		}
+	}
+	t.Fatalf("no line for %s in\n%s", addr, out)
+	return nil
+}
+
+// TestLookupCloudRanges: lookup shows what the providers' published
+// ranges say (the embedded snapshot of the official files: Oracle lists
+// 89.168.64.0/18 in eu-frankfurt-1, Cloudflare 104.16.0.0/13), and what
+// --geo.cloud-ranges and --geo.geofeed files say.
+func TestLookupCloudRanges(t *testing.T) {
+	out, stderr, code := borderwatch(t, "lookup", "--geo.home-region", "EU", "89.168.64.1", "104.16.1.1", "2a04:4e40::1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(out, "ADDRESS  ") || !strings.Contains(strings.SplitN(out, "\n", 2)[0], "CLOUD_REGION") {
+		t.Errorf("header: %q", out)
+	}
+	// COUNTRY, PROVIDER, CLOUD_REGION, OPERATOR_COUNTRY, REGION from the end.
+	check := func(addr, country, provider, region, operator, home string) {
+		t.Helper()
+		f := lookupRow(t, out, addr)
+		n := len(f)
+		if got := []string{f[1], f[n-5], f[n-4], f[n-3], f[n-2]}; strings.Join(got, " ") != strings.Join([]string{country, provider, region, operator, home}, " ") {
+			t.Errorf("%s: %q, want %s %s %s %s %s", addr, got, country, provider, region, operator, home)
+		}
+	}
+	check("89.168.64.1", "DE", "Oracle", "eu-frankfurt-1", "US", "home")
+	check("104.16.1.1", "anycast", "Cloudflare", "-", "US", "unknown")
+	check("2a04:4e40::1", "anycast", "Fastly", "-", "US", "unknown")
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "public_ip_ranges.json"), []byte(`{"regions":[{"region":"eu-paris-1","cidrs":[{"cidr":"198.51.100.0/24"}]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	feed := filepath.Join(dir, "feed.csv")
+	if err := os.WriteFile(feed, []byte("203.0.113.0/24,CH,CH-ZH,Zurich,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = borderwatch(t, "lookup", "--geo.home-region", "EU", "--geo.cloud-ranges", dir, "--geo.geofeed", feed, "198.51.100.1", "203.0.113.1", "89.168.64.1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	check("198.51.100.1", "FR", "Oracle", "eu-paris-1", "US", "home")
+	check("203.0.113.1", "CH", "unknown", "Zurich", "unknown", "abroad")
+	// The directory's Oracle file replaced the embedded Oracle ranges.
+	if f := lookupRow(t, out, "89.168.64.1"); f[len(f)-4] != "-" {
+		t.Errorf("89.168.64.1 still in an embedded Oracle region: %q", f)
+	}
+
+	if err := os.WriteFile(feed, []byte("203.0.113.0/24,CH\n203.0.113.0/99,DE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = borderwatch(t, "lookup", "--geo.geofeed", feed, "192.0.2.1")
+	if code != 1 || !strings.Contains(stderr, feed+`:2: field 1 (ip_prefix) "203.0.113.0/99": not an address prefix`) {
+		t.Errorf("broken geofeed: exit %d, %q", code, stderr)
 	}
 }

@@ -28,6 +28,8 @@ type options struct {
 	countryDB   string
 	asnDB       string
 	geoCache    int
+	cloudRanges string
+	geofeed     string
 	homeRegion  string
 	localNets   []string
 	seriesLimit int
@@ -68,6 +70,8 @@ func (o *options) addCommon(app *kingpin.Application) {
 	app.Flag("config.check", "Validate --config.file and the databases, print the result and exit.").BoolVar(&o.configCheck)
 	app.Flag("geo.country-db", "Country database (MaxMind GeoIP2/GeoLite2 Country or City, DB-IP, IPinfo Lite .mmdb). Default: the embedded database (RIR whois data via ip-location-db, CC0).").StringVar(&o.countryDB)
 	app.Flag("geo.asn-db", "ASN database (MaxMind GeoLite2 ASN, DB-IP ASN, IPinfo Lite .mmdb). Default: the embedded database (RouteViews + RIRs + DB-IP ASN Lite via ip-location-db, CC BY 4.0).").StringVar(&o.asnDB)
+	app.Flag("geo.cloud-ranges", "Directory of fresh downloads of the cloud and CDN providers' range files (AWS ip-ranges.json, Google Cloud cloud.json, Azure ServiceTags_Public_*.json, Oracle public_ip_ranges.json, DigitalOcean and Linode geofeeds, Cloudflare ips-v4/ips-v6, Fastly public-ip-list.json); each one found replaces that provider's part of the embedded snapshot.").StringVar(&o.cloudRanges)
+	app.Flag("geo.geofeed", "Your own RFC 8805 geofeed (CSV: prefix,country,region,city,postal); its prefixes take precedence over the providers' ranges and the databases.").StringVar(&o.geofeed)
 	intFlag(app, "geo.cache-size", "Geo lookups cached per worker.", "65536", &o.geoCache, 1, geo.MaxCacheSize)
 	app.Flag("geo.home-region", "Home region: ISO country codes and/or region sets, comma-separated (e.g. EU or EU,CH or US). Traffic to other countries is region=\"abroad\". Overrides home_region in the config file. Empty: every region label is \"unknown\".").StringVar(&o.homeRegion)
 	app.Flag("capture.local-network", "A prefix of local addresses, in addition to the defaults (RFC 1918, RFC 6598, loopback, link-local, ULA). Repeatable.").StringsVar(&o.localNets)
@@ -337,6 +341,7 @@ func (o *options) buildPolicy(cfg *config.Config, geoRes *geo.Resolver) (*settin
 	}
 	ov.Geo.CountryDB, ov.Geo.ASNDB = o.countryDB, o.asnDB
 	ov.Geo.CacheSize = o.geoCache
+	ov.Geo.CloudRanges, ov.Geo.Geofeed = o.cloudRanges, o.geofeed
 	pol, err := pipeline.NewPolicy(cfg, ov, geoRes)
 	if err != nil {
 		return nil, err

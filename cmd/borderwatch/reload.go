@@ -76,7 +76,7 @@ func (r *reloader) reloadOnce() error {
 // (polled every interval; 0 or embedded databases only: no watch). It
 // returns a function that stops the watch and waits for it.
 func watchDatabases(res *geo.Resolver, o *options, logger *slog.Logger) (stop func()) {
-	if o.geoWatch <= 0 || (o.countryDB == "" && o.asnDB == "") {
+	if o.geoWatch <= 0 || (o.countryDB == "" && o.asnDB == "" && o.geofeed == "") {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -41,6 +41,11 @@ const (
 	// most scrapeWait for its gathering, then gets a 503.
 	scrapeReuse = 500 * time.Millisecond
 	scrapeWait  = 15 * time.Second
+	// Scrapes of one client address: scrapeBurst at once, then
+	// scrapeRate per second; a scrape whose turn is more than scrapeWait
+	// away gets a 429.
+	scrapeRate  = 4
+	scrapeBurst = 8
 )
 
 // builtinPaths are the daemon's own endpoints; the telemetry path may not
@@ -103,6 +108,7 @@ type webServer struct {
 	srv     *http.Server
 	conns   *connLimiter
 	scrapes *scrapeCache
+	clients *clientLimiter
 	errLog  *limitedLog
 	logger  *slog.Logger
 }
@@ -114,6 +120,7 @@ func newWebServer(c webConfig) (*webServer, error) {
 	ws := &webServer{
 		conns:   newConnLimiter(webMaxConns, webConnWait),
 		scrapes: newScrapeCache(c.gatherer, scrapeReuse, c.logger),
+		clients: newClientLimiter(scrapeRate, scrapeBurst),
 		errLog:  newLimitedLog(c.logger, 10, 6*time.Second),
 		logger:  c.logger,
 	}
@@ -143,7 +150,7 @@ func (ws *webServer) routes(c webConfig) (mux *http.ServeMux, err error) {
 		}
 	}()
 	mux = http.NewServeMux()
-	mux.Handle(c.metricPath, ws.scrapes.handler(scrapeWait))
+	mux.Handle(c.metricPath, ws.scrapes.handler(ws.clients, scrapeWait))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
 		if !c.ready.Load() {
@@ -225,6 +232,7 @@ type webCollector struct {
 	ws                                   *webServer
 	gathers, shared, refused, suppressed *prometheus.Desc
 	evicted, open                        *prometheus.Desc
+	delayed, tooMany                     *prometheus.Desc
 }
 
 func newWebCollector(ws *webServer) *webCollector {
@@ -235,6 +243,8 @@ func newWebCollector(ws *webServer) *webCollector {
 		gathers:    d("scrape_gatherings_total", "Metric gatherings done for scrapes."),
 		shared:     d("scrapes_shared_total", "Scrapes answered with an exposition gathered for another scrape (in flight, or ended less than 0.5 s before)."),
 		open:       d("connections_open", "HTTP connections open."),
+		delayed:    d("scrapes_delayed_total", "Scrapes that waited for their turn in their client address' rate."),
+		tooMany:    d("scrapes_refused_total", "Scrapes answered 429: their client address' turn was too far away."),
 		refused:    d("connections_refused_total", "HTTP connections closed unanswered because the connection limit was reached."),
 		evicted:    d("connections_idle_closed_total", "Idle keep-alive connections closed to make room for a new connection at the limit."),
 		suppressed: d("log_messages_suppressed_total", "HTTP server messages (e.g. TLS handshake errors) not logged because of the rate limit."),
@@ -242,7 +252,7 @@ func newWebCollector(ws *webServer) *webCollector {
 }
 
 func (c *webCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.gathers, c.shared, c.open, c.refused, c.evicted, c.suppressed} {
+	for _, d := range []*prometheus.Desc{c.gathers, c.shared, c.delayed, c.tooMany, c.open, c.refused, c.evicted, c.suppressed} {
 		ch <- d
 	}
 }
@@ -253,6 +263,8 @@ func (c *webCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.gathers, c.ws.scrapes.gathers.Load())
 	counter(c.shared, c.ws.scrapes.shared.Load())
+	counter(c.delayed, c.ws.clients.delayed.Load())
+	counter(c.tooMany, c.ws.clients.refused.Load())
 	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(c.ws.conns.open()))
 	counter(c.refused, c.ws.conns.refused.Load())
 	counter(c.evicted, c.ws.conns.evicted.Load())

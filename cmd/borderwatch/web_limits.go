@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,12 @@ type scrapeCache struct {
 	mu  sync.Mutex
 	cur *exposition
 
+	// writing: expositions still being written to a client. While
+	// maxWriting of them are (slow clients), a scrape gets the last
+	// exposition however old rather than a new one: memory stays bounded.
+	writing    atomic.Int64
+	maxWriting int64
+
 	gathers, shared atomic.Uint64
 }
 
@@ -43,6 +50,8 @@ type exposition struct {
 
 	mu  sync.Mutex
 	enc map[string]*encoding
+
+	writers *atomic.Int64 // responses being written from it
 }
 
 type encoding struct {
@@ -52,7 +61,7 @@ type encoding struct {
 }
 
 func newScrapeCache(g prometheus.Gatherer, reuse time.Duration, logger *slog.Logger) *scrapeCache {
-	return &scrapeCache{g: g, reuse: reuse, logger: logger}
+	return &scrapeCache{g: g, reuse: reuse, logger: logger, maxWriting: 4}
 }
 
 // get returns the gathering in flight, or the last one if it ended less
@@ -63,7 +72,7 @@ func (c *scrapeCache) get() *exposition {
 	if e := c.cur; e != nil {
 		select {
 		case <-e.done:
-			if time.Since(e.ended) < c.reuse {
+			if time.Since(e.ended) < c.reuse || c.writing.Load() >= c.maxWriting {
 				c.shared.Add(1)
 				return e
 			}
@@ -72,7 +81,7 @@ func (c *scrapeCache) get() *exposition {
 			return e
 		}
 	}
-	e := &exposition{done: make(chan struct{}), enc: map[string]*encoding{}}
+	e := &exposition{done: make(chan struct{}), enc: map[string]*encoding{}, writers: new(atomic.Int64)}
 	c.cur = e
 	c.gathers.Add(1)
 	// Not bound to the request: a client that leaves does not cancel the
@@ -138,18 +147,23 @@ func (e *exposition) encoded(f expfmt.Format, gz bool) ([]byte, error) {
 				return
 			}
 		}
-		en.body = buf.Bytes()
+		en.body = bytes.Clone(buf.Bytes()) // no spare capacity pinned
 	})
 	return en.body, en.err
 }
 
-// handler serves the shared exposition; a scrape waits at most wait for
-// its gathering.
-func (c *scrapeCache) handler(wait time.Duration) http.Handler {
+// handler serves the shared exposition; a scrape waits for its turn in
+// its client address' rate (perClient) and at most wait in all.
+func (c *scrapeCache) handler(perClient *clientLimiter, wait time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		if !perClient.wait(r, wait) {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many scrapes from this address", http.StatusTooManyRequests)
 			return
 		}
 		e := c.get()
@@ -183,7 +197,15 @@ func (c *scrapeCache) handler(wait time.Duration) http.Handler {
 			h.Set("Content-Encoding", "gzip")
 		}
 		h.Set("Content-Length", strconv.Itoa(len(body)))
+		// Only body stays referenced while a slow client reads it.
+		writers := e.writers
+		if writers.Add(1) == 1 {
+			c.writing.Add(1)
+		}
 		w.Write(body)
+		if writers.Add(-1) == 0 {
+			c.writing.Add(-1)
+		}
 	})
 }
 
@@ -204,6 +226,94 @@ func acceptsGzip(h string) bool {
 		return true
 	}
 	return false
+}
+
+// clientLimiter queues the scrapes of each client address to a rate
+// (a token bucket per address: burst at once, then one every 1/rate): a
+// local client looping on /metrics waits for its own turn and leaves the
+// CPU, and the scrapes of any other address, alone.
+type clientLimiter struct {
+	rate, burst float64
+	tarpit      time.Duration // how long a refused scrape waits for its 429
+
+	mu sync.Mutex
+	m  map[netip.Addr]*bucket
+
+	delayed, refused atomic.Uint64
+}
+
+type bucket struct {
+	tokens float64 // negative: scrapes waiting
+	last   time.Time
+}
+
+func newClientLimiter(rate float64, burst int) *clientLimiter {
+	return &clientLimiter{rate: rate, burst: float64(burst), tarpit: time.Second, m: map[netip.Addr]*bucket{}}
+}
+
+// reserve takes the next turn of addr and says how long to wait for it; a
+// turn further than max is not taken (ok false).
+func (l *clientLimiter) reserve(addr netip.Addr, now time.Time, max time.Duration) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.m[addr]
+	if b == nil {
+		if len(l.m) >= 4096 {
+			l.sweep(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.m[addr] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	d := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	if d > max {
+		return 0, false
+	}
+	b.tokens--
+	return d, true
+}
+
+// sweep forgets the addresses whose bucket is full again.
+func (l *clientLimiter) sweep(now time.Time) {
+	for a, b := range l.m {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.m, a)
+		}
+	}
+}
+
+// wait waits for the request's turn; false: none within max (or the
+// client left).
+func (l *clientLimiter) wait(r *http.Request, max time.Duration) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return true // not TCP (e.g. vsock): no per-address limit
+	}
+	d, ok := l.reserve(ap.Addr().Unmap(), time.Now(), max)
+	if ok && d == 0 {
+		return true
+	}
+	if ok {
+		l.delayed.Add(1)
+	} else {
+		// The 429 waits a second too, so that a client looping on it
+		// does not spin (at thousands of requests a second).
+		l.refused.Add(1)
+		d = l.tarpit
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ok
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // connLimiter bounds the connections served at once, from the server's

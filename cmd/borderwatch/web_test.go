@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,8 @@ func TestScrapesShareGathering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws.clients.rate, ws.clients.burst = 1e9, 1e9 // one address here; TestPerClientRate
+
 	srv := httptest.NewServer(ws.srv.Handler)
 	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 300}
@@ -142,6 +145,52 @@ func TestScrapesShareGathering(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Content-Encoding") != "gzip" {
 		t.Errorf("no gzip: %v", resp.Header)
+	}
+}
+
+// TestPerClientRate: the scrapes of one address beyond the burst wait for
+// their turn at the rate, or get a 429 when it is too far away; another
+// address is served at once.
+func TestPerClientRate(t *testing.T) {
+	g := &slowGatherer{}
+	ws, err := newWebServer(testWebConfig("/metrics", g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ws.srv.Handler
+	scrape := func(from string) (int, time.Duration) {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.RemoteAddr = from
+		start := time.Now()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, time.Since(start)
+	}
+	for i := range scrapeBurst {
+		if code, d := scrape("192.0.2.1:1000"); code != 200 || d > 100*time.Millisecond {
+			t.Fatalf("scrape %d of the burst: %d after %v", i, code, d)
+		}
+	}
+	code, d := scrape("192.0.2.1:1001")
+	if code != 200 || d < 200*time.Millisecond || d > 400*time.Millisecond {
+		t.Errorf("past the burst: %d after %v, want 200 after about %v", code, d, time.Second/scrapeRate)
+	}
+	if code, d := scrape("[2001:db8::1]:1000"); code != 200 || d > 100*time.Millisecond {
+		t.Errorf("another address: %d after %v, want at once", code, d)
+	}
+	// Take the turns of the next 15 s: the next scrape gets a 429 (after a
+	// second, so that a loop on 429 does not spin).
+	if _, ok := ws.clients.reserve(netip.MustParseAddr("192.0.2.1"), time.Now(), time.Minute); !ok {
+		t.Fatal("no reservation")
+	}
+	for range int(scrapeWait.Seconds() * scrapeRate) {
+		ws.clients.reserve(netip.MustParseAddr("192.0.2.1"), time.Now(), time.Minute)
+	}
+	if code, d := scrape("192.0.2.1:1002"); code != 429 || d < 900*time.Millisecond || d > 1500*time.Millisecond {
+		t.Errorf("turn too far: %d after %v, want 429 after 1 s", code, d)
+	}
+	if ws.clients.delayed.Load() != 1 || ws.clients.refused.Load() != 1 {
+		t.Errorf("delayed %d, refused %d", ws.clients.delayed.Load(), ws.clients.refused.Load())
 	}
 }
 
@@ -387,4 +436,25 @@ func serve(t *testing.T, srv *http.Server) string {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String()
+}
+
+// TestSlowClientsBoundExpositions: while maxWriting expositions are still
+// being written to slow clients, a scrape gets the last one instead of a
+// new gathering (each would stay pinned by its slow client).
+func TestSlowClientsBoundExpositions(t *testing.T) {
+	g := &slowGatherer{}
+	c := newScrapeCache(g, 10*time.Millisecond, slog.New(slog.DiscardHandler))
+	e := c.get()
+	<-e.done
+	c.writing.Store(c.maxWriting)
+	time.Sleep(20 * time.Millisecond)
+	if c.get() != e || g.n.Load() != 1 {
+		t.Errorf("a new gathering while %d expositions are being written", c.maxWriting)
+	}
+	c.writing.Store(c.maxWriting - 1)
+	if e2 := c.get(); e2 == e {
+		t.Errorf("no new gathering past the reuse window")
+	} else {
+		<-e2.done
+	}
 }

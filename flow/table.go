@@ -9,11 +9,15 @@ import (
 // Key identifies a flow regardless of direction: endpoint A is the lower of
 // the two (address, port) pairs, so both directions find the same entry.
 type Key struct {
-	A, B    [16]byte
-	PortA   uint16
-	PortB   uint16
-	Proto   uint8
-	V6      bool
+	A, B  [16]byte
+	PortA uint16
+	PortB uint16
+	Proto uint8
+	V6    bool
+	// Input is the caller's input the packets came from (capture files,
+	// live interfaces): flows of different inputs never share an entry, so
+	// one input's flows can end without the others' (End). 0 by default.
+	Input   uint8
 	Context uint32
 }
 
@@ -48,7 +52,7 @@ func (k *Key) Hash() uint64 {
 	h = mix(h, binary.LittleEndian.Uint64(k.A[8:]))
 	h = mix(h, binary.LittleEndian.Uint64(k.B[0:]))
 	h = mix(h, binary.LittleEndian.Uint64(k.B[8:]))
-	return h
+	return h ^ uint64(k.Input)<<40 // unchanged for input 0
 }
 
 func mix(h, v uint64) uint64 {
@@ -327,6 +331,19 @@ func (t *Table) Range(fn func(e *Entry)) {
 		if t.slots[i].used {
 			fn(&t.slots[i])
 		}
+	}
+}
+
+// End ends the flows for which match is true (reason EvictEnd), e.g. at
+// the end of one input while others go on.
+func (t *Table) End(match func(e *Entry) bool) {
+	for i := 0; i < len(t.slots); {
+		// A removal may shift a later entry back into slot i: look again.
+		if s := &t.slots[i]; s.used && match(s) {
+			t.remove(uint64(i), EvictEnd)
+			continue
+		}
+		i++
 	}
 }
 

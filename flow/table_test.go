@@ -135,3 +135,52 @@ func BenchmarkGet(b *testing.B) {
 		tab.Get(k, k.Hash(), int64(i))
 	}
 }
+
+// TestEnd ends one input's flows in full tables (long probe chains,
+// wrapping around the end): exactly those end, and every other flow is
+// still found.
+func TestEnd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 200; trial++ {
+		ended := map[Key]bool{}
+		tab := New(Config{MaxFlows: 16}, func(e *Entry, r EvictReason) {
+			if r != EvictEnd {
+				t.Fatalf("reason %v", r)
+			}
+			ended[e.Key] = true
+		})
+		var keys []Key
+		for i := 0; i < 16; i++ {
+			k := key(rng.IntN(1 << 20))
+			k.Input = uint8(rng.IntN(2))
+			if _, created := tab.Get(&k, k.Hash(), 0); created {
+				keys = append(keys, k)
+			}
+		}
+		tab.End(func(e *Entry) bool { return e.Key.Input == 1 })
+		left := 0
+		for _, k := range keys {
+			if ended[k] != (k.Input == 1) {
+				t.Fatalf("trial %d: flow of input %d ended: %v", trial, k.Input, ended[k])
+			}
+			if k.Input == 0 {
+				left++
+				if _, created := tab.Get(&k, k.Hash(), 0); created {
+					t.Fatalf("trial %d: a flow of input 0 is lost", trial)
+				}
+			}
+		}
+		if tab.Len() != left || len(ended) != len(keys)-left {
+			t.Fatalf("trial %d: %d flows left (want %d), %d ended", trial, tab.Len(), left, len(ended))
+		}
+	}
+}
+
+func TestInputSeparatesFlows(t *testing.T) {
+	k1 := key(1)
+	k2 := k1
+	k2.Input = 1
+	if k1 == k2 || k1.Hash() == k2.Hash() {
+		t.Fatal("the input must separate flows")
+	}
+}

@@ -26,8 +26,14 @@ type batch struct {
 	recs  []Record // handled before pkts
 	arena []byte
 	op    batchOp
+	input Input // of the packets, or the input to end (opEnd)
 	done  chan struct{}
 }
+
+// Input identifies a stream of frames whose flows end together: the
+// capture files of a daemon, its live interfaces. Flows of different inputs
+// never share an entry, and EndInput ends one input's flows only.
+type Input uint8
 
 type batchOp uint8
 
@@ -36,6 +42,7 @@ const (
 	opBarrier         // ack when every earlier batch is handled
 	opDrain           // end every flow, then ack
 	opHold            // wait until done is closed (tests: a busy worker)
+	opEnd             // end the flows of one input, then ack
 )
 
 type ctlOp uint8
@@ -132,6 +139,7 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 			switch b.op {
 			case opPackets:
 				w.refreshPolicy()
+				w.input = b.input
 				for i := range b.recs {
 					w.HandleRecord(&b.recs[i])
 				}
@@ -146,6 +154,9 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 				close(b.done)
 			case opHold:
 				<-b.done
+			case opEnd:
+				w.EndInput(b.input)
+				close(b.done)
 			}
 		case r := <-ctl:
 			switch r.op {
@@ -249,15 +260,28 @@ func (p *Pipeline) control(op ctlOp, now int64, timeout time.Duration) bool {
 // that all counts are final: first a barrier on every worker (DNS answers
 // handled anywhere are then known to all), then a drain.
 func (p *Pipeline) Finish() {
-	for _, op := range []batchOp{opBarrier, opDrain} {
-		dones := make([]chan struct{}, len(p.workers))
-		for i := range p.workers {
-			dones[i] = make(chan struct{})
-			p.in[i] <- &batch{op: op, done: dones[i]}
-		}
-		for _, d := range dones {
-			<-d
-		}
+	p.barrier(opBarrier, 0)
+	p.barrier(opDrain, 0)
+}
+
+// EndInput processes everything dispatched so far and ends the flows of
+// input in (its capture files ended), so that its counts are final; the
+// flows of other inputs (live capture) go on.
+func (p *Pipeline) EndInput(in Input) {
+	p.barrier(opBarrier, 0)
+	p.barrier(opEnd, in)
+}
+
+// barrier queues op behind every worker's batches and waits until each
+// worker has done it.
+func (p *Pipeline) barrier(op batchOp, in Input) {
+	dones := make([]chan struct{}, len(p.workers))
+	for i := range p.workers {
+		dones[i] = make(chan struct{})
+		p.in[i] <- &batch{op: op, input: in, done: dones[i]}
+	}
+	for _, d := range dones {
+		<-d
 	}
 	if p.sink != nil {
 		p.sink.sync()
@@ -309,6 +333,7 @@ type Dispatcher struct {
 	dec    *capture.Decoder
 	shard  *metrics.Shard
 	target int // -1: hash over all workers
+	input  Input
 	cur    []*batch
 	epoch  int64 // packet time / syncPeriod of the last barrier
 	pkt    capture.Packet
@@ -321,10 +346,13 @@ type Dispatcher struct {
 // the window holds a whole period.
 const syncPeriod = namingWindow / 2
 
-// NewDispatcher returns a dispatcher; target is a worker index, or -1 to
-// spread packets over all workers by flow hash.
-func (p *Pipeline) NewDispatcher(target int) *Dispatcher {
-	d := &Dispatcher{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), target: target, cur: make([]*batch, len(p.workers))}
+// NewDispatcher returns a dispatcher of input 0; target is a worker index,
+// or -1 to spread packets over all workers by flow hash.
+func (p *Pipeline) NewDispatcher(target int) *Dispatcher { return p.NewInputDispatcher(0, target) }
+
+// NewInputDispatcher returns a dispatcher whose packets belong to input in.
+func (p *Pipeline) NewInputDispatcher(in Input, target int) *Dispatcher {
+	d := &Dispatcher{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), target: target, input: in, cur: make([]*batch, len(p.workers))}
 	p.dispMu.Lock()
 	p.dispatchers = append(p.dispatchers, d)
 	p.dispMu.Unlock()
@@ -355,11 +383,13 @@ func (d *Dispatcher) Frame(data []byte, lt layers.LinkType, ts int64) {
 	bt := d.cur[i]
 	if bt == nil {
 		bt = d.p.getBatch()
+		bt.input = d.input
 		d.cur[i] = bt
 	}
 	if len(d.pkt.Payload) > cap(bt.arena)-len(bt.arena) {
 		d.send(i)
 		bt = d.p.getBatch()
+		bt.input = d.input
 		d.cur[i] = bt
 	}
 	pl := d.pkt.Payload

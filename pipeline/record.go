@@ -60,6 +60,7 @@ func (d *Dispatcher) Record(r *Record) {
 	}
 	if bt == nil {
 		bt = d.p.getBatch()
+		bt.input = d.input
 		d.cur[i] = bt
 	}
 	if bt.recs == nil {
@@ -76,6 +77,7 @@ func (d *Dispatcher) Record(r *Record) {
 // checks).
 func (w *Worker) HandleRecord(r *Record) {
 	k, reverse := flow.MakeKey(r.Src.As16(), r.Dst.As16(), r.SrcPort, r.DstPort, r.Proto, r.Src.Is6(), r.Context)
+	k.Input = uint8(w.input)
 	h := k.Hash()
 	e, created := w.table.Get(&k, h, r.First)
 	e.Last = max(e.Last, r.Last)

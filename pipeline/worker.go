@@ -69,6 +69,7 @@ type Worker struct {
 	ended       EndedFlow    // scratch for the sink queue
 	folded      bool         // a series id of the current placement is a fold
 	policy      *Policy
+	input       Input              // of the batch being handled
 	dnsPorts    [65536 / 64]uint64 // bitset
 }
 
@@ -107,6 +108,7 @@ func (w *Worker) refreshPolicy() {
 // Handle counts one decoded packet into its flow.
 func (w *Worker) Handle(p *capture.Packet) {
 	k, reverse := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto, p.IPv6, p.Context)
+	k.Input = uint8(w.input)
 	h := k.Hash()
 	e, created := w.table.Get(&k, h, p.Timestamp)
 	side := flow.AtoB
@@ -267,6 +269,11 @@ func (w *Worker) evict(e *flow.Entry, r flow.EvictReason) {
 // Drain ends every flow (end of input).
 func (w *Worker) Drain() {
 	w.table.Drain()
+}
+
+// EndInput ends the flows of input in (end of that input).
+func (w *Worker) EndInput(in Input) {
+	w.table.End(func(e *flow.Entry) bool { return e.Key.Input == uint8(in) })
 }
 
 // ExpireIdle sweeps the table at time now (for quiet live captures).

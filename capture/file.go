@@ -34,6 +34,8 @@ type File struct {
 	offset   int64             // pcap: byte offset of the next record (uncompressed)
 	format   string
 	gzipped  bool
+	raw      *countingReader // bytes read from the file itself (progress)
+	size     int64           // of the file, 0 when unknown (standard input, a pipe)
 }
 
 // FileError is a read error with its position: the file, the number of the
@@ -59,21 +61,30 @@ func (e *FileError) Unwrap() error { return e.Err }
 // OpenFile opens a capture file. It detects gzip, pcap (both byte orders,
 // micro- and nanosecond) and pcapng by their magic numbers.
 func OpenFile(path string) (*File, error) {
-	var rc io.ReadCloser
+	var f *os.File
 	if path == "-" {
-		rc = io.NopCloser(os.Stdin)
+		f = os.Stdin
 	} else {
-		f, err := os.Open(path)
-		if err != nil {
+		var err error
+		if f, err = os.Open(path); err != nil {
 			return nil, err
 		}
-		rc = f
+	}
+	var size int64
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	raw := &countingReader{r: f}
+	var rc io.ReadCloser = readCloser{raw, f}
+	if path == "-" {
+		rc = io.NopCloser(raw)
 	}
 	src, err := newFile(path, rc)
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
+	src.raw, src.size = raw, size
 	return src, nil
 }
 
@@ -150,6 +161,15 @@ func (s *File) LinkType() layers.LinkType { return s.linkType }
 // BytesRead returns the bytes consumed from the (uncompressed) stream, for progress.
 func (s *File) BytesRead() int64 { return s.counter.n }
 
+// Progress returns the bytes read from the file (compressed, read ahead
+// by the buffers) and its size (0 when unknown: standard input, a pipe).
+func (s *File) Progress() (read, size int64) {
+	if s.raw == nil {
+		return 0, 0
+	}
+	return s.raw.n, s.size
+}
+
 // Compressed reports whether the file is gzip-compressed.
 func (s *File) Compressed() bool { return s.gzipped }
 
@@ -214,6 +234,11 @@ func (s *File) Packets() uint64 { return s.packets }
 
 // Close closes the file.
 func (s *File) Close() error { return s.closer.Close() }
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
 
 type countingReader struct {
 	r io.Reader

@@ -41,9 +41,6 @@ func DefaultLiveConfig() LiveConfig {
 	return LiveConfig{SnapLen: 262144, BlockSize: 1 << 20, NumBlocks: 32, PollTimeout: 100 * time.Millisecond}
 }
 
-// ErrTimeout is returned by Live.Next when no frame arrived within the poll timeout.
-var ErrTimeout = errors.New("capture: poll timeout")
-
 // ErrInterfaceDown is returned by OpenLive for an interface that exists
 // but is not up (a socket bound to it would see nothing).
 var ErrInterfaceDown = errors.New("interface is down")
@@ -240,4 +237,7 @@ func (l *Live) Stats() (LiveStats, error) {
 }
 
 // Close closes the socket.
-func (l *Live) Close() { l.tp.Close() }
+func (l *Live) Close() error {
+	l.tp.Close()
+	return nil
+}

@@ -39,6 +39,17 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		return
+	case "datagram":
+		// One UDP datagram to the first server's sink, always from the
+		// same source port: successive calls are one flow.
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(client4), Port: datagramPort}, &net.UDPAddr{IP: net.ParseIP(servers[0].addr), Port: 9001})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "datagram:", err)
+			os.Exit(1)
+		}
+		c.Write(make([]byte, 100))
+		c.Close()
+		return
 	case "get":
 		resp, err := http.Get(os.Getenv("BW_E2E_URL"))
 		if err != nil {

@@ -140,26 +140,7 @@ func startCapture(ctx context.Context, o *options, p *pipeline.Pipeline, logger 
 	capCtx, cancel := context.WithCancel(ctx)
 	c := &captureRun{p: p, cancel: cancel}
 	if len(o.files) > 0 {
-		d := p.NewDispatcher(-1)
-		c.sources.Add(1)
-		go func() {
-			defer c.sources.Done()
-			for _, f := range o.files {
-				logger.Info("reading capture file", "file", f, "rate", o.fileRate)
-				if err := readFile(capCtx, f, d, o.fileRate, false, stderr); err != nil {
-					if errors.Is(err, context.Canceled) {
-						break
-					}
-					logger.Error("capture file", "err", err)
-					c.failed.Store(true)
-				}
-			}
-			d.Send()
-			if capCtx.Err() == nil {
-				p.Finish() // flows of the files end: counts are final
-				logger.Info("capture files read; serving the final counts until stopped")
-			}
-		}()
+		startFiles(capCtx, o, p, logger, &c.sources, func() { c.failed.Store(true) })
 	}
 	if len(o.interfaces) > 0 {
 		if err := startLive(capCtx, o, p, logger, reg, &c.sources); err != nil {

@@ -1,6 +1,8 @@
 // Package capture turns capture files and live interfaces into decoded
-// packets: it owns sources, link types, VLAN/MPLS, tunnels and IP fragments.
-// It knows nothing of flows, names, geography or metrics.
+// packets: it owns sources (one Source interface, one feeding loop, Feed),
+// live socket groups, link types, VLAN/MPLS, tunnels and IP fragments. It
+// knows nothing of flows, names or geography; its only metrics are the live
+// capture counters, exported by LiveCollector.
 package capture
 
 import "net/netip"

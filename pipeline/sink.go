@@ -118,17 +118,38 @@ type Endpoint struct {
 	TransitBytes, TransitPackets  uint64
 	Flows                         uint64
 	nameSource                    names.Source
+	nameFirst, appFirst           int64 // start of the flow that gave Name, App
 }
 
-// offerName names the endpoint by name unless it has one already: the
-// first name wins, except that a name the flows carried themselves (SNI,
-// QUIC, HTTP Host) replaces a name from a DNS answer (the question of a
-// CNAME chain is often not the name the client then asks the server for).
-func (ep *Endpoint) offerName(name string, src names.Source) {
-	if name == "" || (ep.Name != "" && (ep.nameSource != names.SourceDNS || src == names.SourceDNS)) {
+// offerName offers the name of a flow that started at first. A name the
+// flows carried themselves (SNI, QUIC, HTTP Host) beats a name from a DNS
+// answer (the question of a CNAME chain is often not the name the client
+// then asks the server for); between names of the same kind the earliest
+// flow's wins (then the smaller name), so that the report does not depend
+// on the order in which the workers end their flows.
+func (ep *Endpoint) offerName(name string, src names.Source, first int64) {
+	if name == "" {
 		return
 	}
-	ep.Name, ep.nameSource = name, src
+	own, had := src != names.SourceDNS, ep.nameSource != names.SourceDNS
+	if ep.Name == "" || (own && !had) || (own == had && earlier(first, name, ep.nameFirst, ep.Name)) {
+		ep.Name, ep.nameSource, ep.nameFirst = name, src, first
+	}
+}
+
+// offerApp offers the app of a flow that started at first: a known app
+// beats apps.Unknown, and the earliest flow's wins.
+func (ep *Endpoint) offerApp(app string, first int64) {
+	if app == "" || (app == apps.Unknown && ep.App != "") {
+		return
+	}
+	if ep.App == "" || ep.App == apps.Unknown || earlier(first, app, ep.appFirst, ep.App) {
+		ep.App, ep.appFirst = app, first
+	}
+}
+
+func earlier(t1 int64, s1 string, t2 int64, s2 string) bool {
+	return t1 < t2 || (t1 == t2 && s1 < s2)
 }
 
 // EndpointTotals is the sink of the read report: per remote address, its
@@ -164,10 +185,8 @@ func (t *EndpointTotals) Flow(f *EndedFlow) {
 			t.list = append(t.list, ep)
 		}
 	}
-	ep.offerName(f.Name, f.NameSource)
-	if ep.App == "" || ep.App == apps.Unknown {
-		ep.App = pl.App
-	}
+	ep.offerName(f.Name, f.NameSource, f.First)
+	ep.offerApp(pl.App, f.First)
 	ep.Flows++
 	if pl.Dir[0] == place.Transit {
 		ep.TransitBytes += f.Bytes[0] + f.Bytes[1]

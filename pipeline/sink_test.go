@@ -1,12 +1,16 @@
 package pipeline
 
 import (
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/names"
 	"github.com/borderwatch/borderwatch/place"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,5 +150,47 @@ func TestSinkQueueDrops(t *testing.T) {
 	}
 	if probs, err := testutil.GatherAndLint(reg); err != nil || len(probs) > 0 {
 		t.Errorf("lint: %v %v", probs, err)
+	}
+}
+
+// TestEndpointTotalsOrder: the endpoint report does not depend on the
+// order in which flows end (workers end them concurrently): the earliest
+// flow's name and app win, a flow's own name beats a DNS name.
+func TestEndpointTotalsOrder(t *testing.T) {
+	c, s := netip.MustParseAddr("192.168.1.10"), netip.MustParseAddr("203.0.113.5")
+	flowOf := func(first int64, name string, src names.Source, app string, bytes uint64) EndedFlow {
+		return EndedFlow{Addr: [2]netip.Addr{c, s}, First: first, Bytes: [2]uint64{bytes, 0}, Packets: [2]uint64{1, 0}, Name: name, NameSource: src,
+			Placement: place.Placement{Remote: 1, Dir: [2]place.Direction{place.Egress, place.Ingress}, App: app, Country: "US"}, Geo: geo.Info{Country: "US"}}
+	}
+	flows := []EndedFlow{
+		flowOf(3, "late.example", names.SourceDNS, "late", 10),
+		flowOf(2, "b.example", names.SourceDNS, apps.Unknown, 20),
+		flowOf(1, "a.example", names.SourceDNS, apps.Unknown, 30),
+		flowOf(4, "", names.SourceNone, "first-known", 40),
+	}
+	want := Endpoint{Addr: s, Name: "a.example", App: "late", Country: "US", EgressBytes: 100, EgressPackets: 4, Flows: 4}
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}} {
+		tot := NewEndpointTotals(10)
+		for _, i := range order {
+			tot.Flow(&flows[i])
+		}
+		eps, _ := tot.Endpoints()
+		if len(eps) != 1 {
+			t.Fatalf("order %v: %d endpoints", order, len(eps))
+		}
+		got := *eps[0]
+		got.nameSource, got.nameFirst, got.appFirst = 0, 0, 0
+		if got != want {
+			t.Errorf("order %v: %+v, want %+v", order, got, want)
+		}
+	}
+	// A flow's own name beats DNS names, even from a later flow.
+	tot := NewEndpointTotals(10)
+	own := flowOf(9, "own.example", names.SourceSNI, "x", 1)
+	tot.Flow(&flows[2])
+	tot.Flow(&own)
+	tot.Flow(&flows[1])
+	if eps, _ := tot.Endpoints(); eps[0].Name != "own.example" {
+		t.Errorf("name %q, want the SNI own.example", eps[0].Name)
 	}
 }

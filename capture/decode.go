@@ -298,6 +298,8 @@ func (d *Decoder) shimStep(typ gopacket.LayerType, data []byte, p *Packet) (gopa
 		d.w.ctx = d.w.ctx*31 + id + 19
 	case layerAH:
 		p.Proto = data[0]
+	case layerVXLANGPE:
+		d.w.ctx = d.w.ctx*31 + id + 11
 	case layerGTPU, layerTeredo, layerLISP:
 		d.w.ctx = d.w.ctx*31 + uint32(typ-layerPPPoE) + 23
 	}

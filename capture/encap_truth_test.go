@@ -162,6 +162,12 @@ func encapCases(t testing.TB) []encapCase {
 			cat(ethHdr(0x8847), []byte{0, 0x10, 0x01, 64}, pwEth(0x0800), in4),                     // no control word
 			cat(ethHdr(0x8847), []byte{0, 0x10, 0x00, 64}, []byte{0, 0x11, 0x01, 64}, []byte{0, 0, 0, 2}, pwEth(0x86dd), in6),
 		}, 0, p4},
+		{"vxlan-gpe, mpls in udp and gre, nsh in gre", layers.LinkTypeEthernet, [][]byte{
+			cat(ethHdr(0x0800), outerUDP(t, 50000, 4790, cat([]byte{0x0c, 0, 0, 4, 0, 0, 42, 0}, []byte{0x0f, 0xc2, 0x02, 0x01}, []byte{0, 0, 1, 0xff}, in4))),
+			cat(ethHdr(0x0800), outerUDP(t, 50000, 6635, cat([]byte{0, 0x10, 0x01, 64}, in4))),
+			cat(ethHdr(0x0800), build(t, ip4("203.0.113.1", "203.0.113.2", layers.IPProtocolGRE), gopacket.Payload(cat([]byte{0, 0}, u16(0x8847), []byte{0, 0x10, 0x01, 64}, in4)))),
+			cat(ethHdr(0x0800), build(t, ip4("203.0.113.1", "203.0.113.2", layers.IPProtocolGRE), gopacket.Payload(cat([]byte{0, 0}, u16(0x894f), []byte{0x0f, 0xc2, 0x02, 0x01}, []byte{0, 0, 1, 0xff}, in4)))),
+		}, 0, p4},
 		{"nflog", layers.LinkType(239), [][]byte{
 			cat([]byte{2, 0, 0, 1}, nflogTLV(1, []byte{0x08, 0x00, 3, 0}), nflogTLV(10, []byte("prefix")), nflogTLV(9, in4)),
 			cat([]byte{10, 0, 0, 1}, nflogTLV(1, []byte{0x86, 0xdd, 3, 0}), nflogTLV(9, in6)),

@@ -120,6 +120,10 @@ func (d *Decoder) greStep(p *Packet) (gopacket.LayerType, []byte, Verdict, Reaso
 		return layerPPP, data, 0, 0, false
 	case ethernetTypeCMD:
 		return layerCMDGRE, data, 0, 0, false
+	case layers.EthernetTypeMPLSUnicast, layers.EthernetTypeMPLSMulticast:
+		return layers.LayerTypeMPLS, data, 0, 0, false
+	case ethernetTypeNSH:
+		return layerNSH, data, 0, 0, false
 	case ethernetTypeERSPAN3:
 		// ERSPAN type III: a 12-byte header (+8 with the O flag),
 		// then the mirrored frame: Ethernet (FT 0) or IP (FT 2).
@@ -143,7 +147,7 @@ func (d *Decoder) greStep(p *Packet) (gopacket.LayerType, []byte, Verdict, Reaso
 		}
 		return next, data, 0, 0, false
 	}
-	// MPLS, ...: the outer header is placed.
+	// Anything else: the outer header is placed.
 	v, r := d.placed(p, data)
 	return 0, nil, v, r, true
 }

@@ -24,6 +24,7 @@ const (
 	layerGTPU                                         // GTP-U v1
 	layerTeredo                                       // Teredo
 	layerLISP                                         // LISP data plane
+	layerVXLANGPE                                     // VXLAN with a next-protocol field
 	layerShimEnd
 )
 
@@ -44,6 +45,8 @@ const (
 	portGTPU   = 2152
 	portTeredo = 3544
 	portLISP   = 4341
+	portGPE    = 4790 // VXLAN-GPE
+	portMPLS   = 6635 // MPLS in UDP (RFC 7510)
 )
 
 // etherNext is the layer an ethertype announces: def (gopacket's answer)
@@ -114,6 +117,14 @@ func shim(t gopacket.LayerType, data []byte) (next gopacket.LayerType, payload [
 		return layers.LayerTypeEthernet, data[2:], 0, ReasonNone
 	case layerNSH:
 		return nsh(data)
+	case layerVXLANGPE:
+		if len(data) < 8 {
+			return 0, nil, 0, ReasonTruncated
+		}
+		if data[0]&0x04 == 0 { // no next-protocol bit: not opened
+			return gopacket.LayerTypePayload, data, 0, ReasonNone
+		}
+		return nextProtocol(data[3]), data[8:], uint32(data[4])<<16 | uint32(data[5])<<8 | uint32(data[6]) + 1, ReasonNone
 	case layerAH:
 		if len(data) < 12 {
 			return 0, nil, 0, ReasonTruncated
@@ -204,22 +215,24 @@ func nsh(data []byte) (gopacket.LayerType, []byte, uint32, Reason) {
 	if n > len(data) {
 		return 0, nil, 0, ReasonTruncated
 	}
-	var next gopacket.LayerType
-	switch data[3] {
+	return nextProtocol(data[3]), data[n:], 0, ReasonNone
+}
+
+// nextProtocol maps the next-protocol numbers of NSH and VXLAN-GPE.
+func nextProtocol(p byte) gopacket.LayerType {
+	switch p {
 	case 1:
-		next = layers.LayerTypeIPv4
+		return layers.LayerTypeIPv4
 	case 2:
-		next = layers.LayerTypeIPv6
+		return layers.LayerTypeIPv6
 	case 3:
-		next = layers.LayerTypeEthernet
+		return layers.LayerTypeEthernet
 	case 4:
-		next = layerNSH
+		return layerNSH
 	case 5:
-		next = layers.LayerTypeMPLS
-	default:
-		next = gopacket.LayerTypePayload
+		return layers.LayerTypeMPLS
 	}
-	return next, data[n:], 0, ReasonNone
+	return gopacket.LayerTypePayload
 }
 
 // gtpu reads a GTP-U v1 header (3GPP TS 29.281). Only a G-PDU (message
@@ -293,6 +306,10 @@ func udpPortShim(port uint16) gopacket.LayerType {
 		return layerTeredo
 	case portLISP:
 		return layerLISP
+	case portGPE:
+		return layerVXLANGPE
+	case portMPLS:
+		return layers.LayerTypeMPLS
 	}
 	return 0
 }

@@ -69,10 +69,10 @@ type fileTruth struct {
 // IP-in-IP, IP in AH), in tshark's names.
 var tunnelTokens = map[string]bool{"gre": true, "udp": true, "vxlan": true, "geneve": true, "eth": true, "ethertype": true, "vlan": true,
 	"ipv6.hopopts": true, "ipv6.routing": true, "ipv6.dstopts": true, "erspan": true, "ppp": true, "gtp": true, "teredo": true,
-	"lisp-data": true, "ah": true, "cmd": true}
+	"lisp-data": true, "ah": true, "cmd": true, "nsh": true, "mpls": true}
 
 // udpTunnelTokens are the tunnels over UDP that borderwatch opens.
-var udpTunnelTokens = map[string]bool{"vxlan": true, "geneve": true, "gtp": true, "teredo": true, "lisp-data": true}
+var udpTunnelTokens = map[string]bool{"vxlan": true, "geneve": true, "gtp": true, "teredo": true, "lisp-data": true, "nsh": true, "mpls": true}
 
 // preTokens are the link and shim layers borderwatch decodes before the first IP header.
 var preTokens = map[string]bool{"eth": true, "ethertype": true, "vlan": true, "mpls": true, "sll": true, "null": true, "loop": true, "raw": true, "ieee8021ad": true,

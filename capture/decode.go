@@ -121,7 +121,9 @@ func NewDecoder() *Decoder {
 func (d *Decoder) SetTruncated() { d.truncated = true }
 
 // Decode decodes one frame of link type lt into p. p.Payload aliases data.
-// It never panics and never allocates for well-formed frames.
+// It never panics and never allocates for well-formed frames. Each layer is
+// a shim (shim.go) or a gopacket DecodingLayer followed by the step that
+// reads it into p and names the next layer (ipstep.go, linkNext).
 func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (Verdict, Reason) {
 	*p = Packet{Timestamp: ts}
 	k := linkOf(lt)
@@ -140,10 +142,45 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 	for i := 0; i < maxLayers; i++ {
 		var v Verdict
 		var done bool
-		typ, data, v, r, done = d.step(typ, data, p)
+		if isShim(typ) {
+			if typ, data, v, r, done = d.shimStep(typ, data, p); done {
+				return v, r
+			}
+			continue
+		}
+		dl := d.layerFor(typ, data)
+		if dl == nil {
+			return d.undecoded(typ, data, p)
+		}
+		if err := dl.DecodeFromBytes(data, d); err != nil {
+			if typ, data, v, r, done = d.failed(typ, data, p); done {
+				return v, r
+			}
+			continue
+		}
+		var next gopacket.LayerType
+		var payload []byte
+		switch typ {
+		case layers.LayerTypeIPv4, layers.LayerTypeIPv6, layers.LayerTypeIPv6Fragment,
+			layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+			next, payload, v, r, done = d.ipStep(typ, data, p)
+		case layers.LayerTypeTCP, layers.LayerTypeUDP:
+			next, payload, v, r, done = d.transportStep(typ, p)
+		case layers.LayerTypeGRE:
+			next, payload, v, r, done = d.greStep(p)
+		default:
+			next, payload = d.linkNext(typ, dl)
+		}
+		d.w.afterGRE = typ == layers.LayerTypeGRE
 		if done {
 			return v, r
 		}
+		if next == gopacket.LayerTypeFragment || len(payload) == 0 {
+			if next, payload, v, r, done = d.onward(next, payload, p); done {
+				return v, r
+			}
+		}
+		typ, data = next, payload
 	}
 	if d.w.haveIP {
 		return d.placed(p, p.Payload)
@@ -151,43 +188,15 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (
 	return Skipped, ReasonUnsupportedEncapsulation
 }
 
-// step decodes the layer typ starting data. It returns the next layer and
-// its bytes, or done and the frame's verdict.
-func (d *Decoder) step(typ gopacket.LayerType, data []byte, p *Packet) (next gopacket.LayerType, payload []byte, v Verdict, r Reason, done bool) {
-	if isShim(typ) {
-		return d.shimStep(typ, data, p)
-	}
-	dl := d.layerFor(typ, data)
-	if dl == nil {
-		switch typ {
-		case gopacket.LayerTypeFragment:
-			v, r = d.fragment(p)
-		case layers.LayerTypeIPv4, layers.LayerTypeIPv6: // the version nibble says otherwise
-			v, r = d.stop(p, typ, nil)
-		default:
-			v, r = d.stop(p, typ, data)
-		}
-		return 0, nil, v, r, true
-	}
-	if err := dl.DecodeFromBytes(data, d); err != nil {
-		return d.failed(typ, data, p)
-	}
+// undecoded ends a frame at a layer borderwatch does not decode.
+func (d *Decoder) undecoded(typ gopacket.LayerType, data []byte, p *Packet) (Verdict, Reason) {
 	switch typ {
-	case layers.LayerTypeIPv4, layers.LayerTypeIPv6, layers.LayerTypeIPv6Fragment,
-		layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-		next, payload, v, r, done = d.ipStep(typ, data, p)
-	case layers.LayerTypeTCP, layers.LayerTypeUDP:
-		next, payload, v, r, done = d.transportStep(typ, p)
-	case layers.LayerTypeGRE:
-		next, payload, v, r, done = d.greStep(p)
-	default:
-		next, payload = d.linkNext(typ, dl)
+	case gopacket.LayerTypeFragment:
+		return d.fragment(p)
+	case layers.LayerTypeIPv4, layers.LayerTypeIPv6: // the version nibble says otherwise
+		return d.stop(p, typ, nil)
 	}
-	d.w.afterGRE = typ == layers.LayerTypeGRE
-	if done {
-		return 0, nil, v, r, true
-	}
-	return d.onward(next, payload, p)
+	return d.stop(p, typ, data)
 }
 
 // onward checks the layer found after a decoded one before it is decoded.

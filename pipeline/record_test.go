@@ -211,3 +211,30 @@ func TestRecordDirection(t *testing.T) {
 		t.Errorf("records %d, invalid %d; want 5 and 2", n, bad)
 	}
 }
+
+// BenchmarkRecord: one record counted into an established flow on one
+// worker (key, table lookup, counting): the per-record cost of the seam,
+// without decoding of any export protocol.
+func BenchmarkRecord(b *testing.B) {
+	p, err := New(DefaultConfig(), docPolicy(b, "DE"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	w := newWorker(p, 1<<16)
+	w.refreshPolicy()
+	t0 := time.Unix(1_700_000_000, 0).UnixNano()
+	recs := make([]Record, 4096)
+	for i := range recs {
+		recs[i] = Record{Src: netip.AddrFrom4([4]byte{192, 168, 1, byte(i % 200)}), Dst: netip.AddrFrom4([4]byte{203, 0, 113, byte(i / 200)}),
+			SrcPort: uint16(40000 + i), DstPort: 443, Proto: 6, Bytes: 15000, Packets: 10, First: t0, Last: t0 + 3*sec}
+		w.HandleRecord(&recs[i])
+	}
+	w.ExpireIdle(t0 + 3*sec) // nothing ends; flows are placed
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		w.HandleRecord(&recs[i%len(recs)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -304,11 +304,18 @@ func (t *Table) remove(i uint64, r EvictReason) {
 // Expire examines up to n slots from a moving cursor and ends the flows
 // that timed out by now. Calling it with a small n per packet (and on a
 // timer when there is no traffic) sweeps the whole table steadily.
-func (t *Table) Expire(now int64, n int) {
+func (t *Table) Expire(now int64, n int) { t.expire(now, n, -1) }
+
+// ExpireInput is Expire for the flows of one input: now is that input's
+// clock (packet time of a file, the wall clock of live capture), so the
+// other inputs' flows are passed over.
+func (t *Table) ExpireInput(in uint8, now int64, n int) { t.expire(now, n, int(in)) }
+
+func (t *Table) expire(now int64, n int, in int) {
 	for ; n > 0; n-- {
 		i := t.cursor
 		s := &t.slots[i]
-		if s.used {
+		if s.used && (in < 0 || int(s.Key.Input) == in) {
 			switch {
 			case t.idle > 0 && now-s.Last > t.idle:
 				t.remove(i, EvictIdle)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -73,5 +74,37 @@ func TestEndInput(t *testing.T) {
 	}
 	if pkts != 5 {
 		t.Errorf("%d packets placed, want 5", pkts)
+	}
+}
+
+// TestExpireKeepsFileClock: the wall-clock sweep of live capture does not
+// end the flows of capture files (their packets carry the capture's old
+// time); a file flow read across a sweep is one flow.
+func TestExpireKeepsFileClock(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Workers = 2
+	p, err := New(cfg, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	files := p.NewInputDispatcher(1, -1)
+	live := p.NewInputDispatcher(0, 0)
+	frame := inputUDPFrame(t, "192.168.1.20", "198.51.100.10", 40001, 53, 40)
+	const ts = 1_500_000_000_000_000_000 // 2017
+	files.Frame(frame, layers.LinkTypeEthernet, ts)
+	files.Send()
+	// A live packet now sweeps its worker too (a few slots per packet).
+	for i := range 64 {
+		live.Frame(inputUDPFrame(t, "192.168.1.10", "203.0.113.10", uint16(41000+i), 443, 10), layers.LinkTypeEthernet, time.Now().UnixNano())
+	}
+	live.Send()
+	p.Expire(time.Now())
+	files.Frame(frame, layers.LinkTypeEthernet, ts+1e9)
+	files.Send()
+	p.EndInput(1)
+	total, active := flowCounts(p)
+	if total != 1 || active != 64 {
+		t.Errorf("%d flows, %d active; want the file flow counted once (1) and the 64 live flows active", total, active)
 	}
 }

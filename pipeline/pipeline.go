@@ -217,8 +217,8 @@ func (p *Pipeline) NameCache() *names.Cache { return p.nameCache }
 // next batch. Counts are never lost: existing flows keep their placement.
 func (p *Pipeline) SetPolicy(pol *Policy) { p.policy.Store(pol) }
 
-// Expire asks every worker to end the flows idle at now (wall clock, for
-// live capture) and to place the quiet flows whose naming window passed;
+// Expire asks every worker to end the flows of input 0 idle at now (wall
+// clock, for live capture; capture files' flows follow their packet time) and to place the quiet flows whose naming window passed;
 // it waits at most sweepTimeout, and counts a sweep that timed out.
 func (p *Pipeline) Expire(now time.Time) {
 	if !p.control(ctlExpire, now.UnixNano(), sweepTimeout) {

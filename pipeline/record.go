@@ -116,5 +116,5 @@ func (w *Worker) HandleRecord(r *Record) {
 	if e.Flags&flagPlaced == 0 && ready(e, r.Last) {
 		w.flushEntry(e)
 	}
-	w.table.Expire(r.Last, 2)
+	w.table.ExpireInput(uint8(w.input), r.Last, 2)
 }

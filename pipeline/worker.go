@@ -149,7 +149,7 @@ func (w *Worker) Handle(p *capture.Packet) {
 	if e.Flags&flagPlaced == 0 && ready(e, p.Timestamp) {
 		w.flushEntry(e)
 	}
-	w.table.Expire(p.Timestamp, 2)
+	w.table.ExpireInput(uint8(w.input), p.Timestamp, 2)
 }
 
 // add counts packets of side into the flow's totals and, once the flow is
@@ -276,9 +276,11 @@ func (w *Worker) EndInput(in Input) {
 	w.table.End(func(e *flow.Entry) bool { return e.Key.Input == uint8(in) })
 }
 
-// ExpireIdle sweeps the table at time now (for quiet live captures).
+// ExpireIdle sweeps the flows of input 0 (live capture, whose packets
+// carry the wall clock) at wall-clock time now; other inputs keep their
+// own clocks (a file's packet time).
 func (w *Worker) ExpireIdle(now int64) {
-	w.table.Expire(now, w.table.Capacity()*2)
+	w.table.ExpireInput(0, now, w.table.Capacity()*2)
 }
 
 // flushEntry places e if it is not placed yet and counts the packets it

@@ -68,6 +68,11 @@ func (g *Gatherer) traffic() []*dto.MetricFamily {
 	g.mu.Unlock()
 
 	n := len(order)
+	if n == 0 {
+		// No series yet (nothing placed): no families, as the registry's
+		// path gives; an empty family is invalid in the exposition.
+		return nil
+	}
 	ms := make([]dto.Metric, 3*n)
 	cs := make([]dto.Counter, 3*n)
 	vs := make([]float64, 3*n)

@@ -163,6 +163,20 @@ func exposition(t *testing.T, g prometheus.Gatherer) string {
 // the same exposition, byte for byte, as the registry's generic path, with
 // and without the asn label, and as series are added between scrapes.
 func TestGathererSameExposition(t *testing.T) {
+	// Before any series exists (a capture with no IP frame, a daemon before
+	// its first flow) the exposition is valid and has no traffic family.
+	{
+		s := NewSeries(50, false)
+		src := &fakeSource{series: s, shards: []*Shard{NewShard(s)}}
+		slow := prometheus.NewPedanticRegistry()
+		slow.MustRegister(NewCollector(src))
+		reg := prometheus.NewPedanticRegistry()
+		c := NewCollector(src)
+		reg.MustRegister(c)
+		if got, want := exposition(t, NewGatherer(reg, c)), exposition(t, slow); got != want {
+			t.Fatalf("no series: (-got +want)\n%s", cmp.Diff(got, want))
+		}
+	}
 	for _, withASN := range []bool{false, true} {
 		s := NewSeries(50, withASN)
 		src := &fakeSource{series: s, shards: []*Shard{NewShard(s), NewShard(s)}}

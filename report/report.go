@@ -81,19 +81,35 @@ type Report struct {
 // the endpoints listed (0: all).
 func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report {
 	r := &Report{Files: files, HomeRegion: home}
-	series := p.Series()
-	labels := series.Labels()
+	labels := p.Series().Labels()
 	t := metrics.SumShards(p.Shards(), len(labels))
-	byDir, byCountry, byProvider, byApp := map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}, map[string]*Counts{}
-	add := func(m map[string]*Counts, k string, b, n uint64) {
-		c := m[k]
-		if c == nil {
-			c = &Counts{}
-			m[k] = c
-		}
-		c.Bytes += b
-		c.Packets += n
+	r.addPlaced(labels, t)
+	if len(home) > 0 && r.EgressBytes > 0 {
+		s := float64(r.EgressAbroad) / float64(r.EgressBytes)
+		r.AbroadShare = &s
 	}
+	r.addAccounting(t)
+	r.addEndpoints(p, top)
+	return r
+}
+
+// tally sums bytes and packets by key.
+type tally map[string]*Counts
+
+func (m tally) add(k string, b, n uint64) {
+	c := m[k]
+	if c == nil {
+		c = &Counts{}
+		m[k] = c
+	}
+	c.Bytes += b
+	c.Packets += n
+}
+
+// addPlaced sums the placed series by direction, country, provider and app,
+// and the egress that left the home region.
+func (r *Report) addPlaced(labels []metrics.Labels, t *metrics.Totals) {
+	byDir, byCountry, byProvider, byApp := tally{}, tally{}, tally{}, tally{}
 	for id := 1; id < len(labels); id++ {
 		b, n := t.Bytes[id], t.Packets[id]
 		if n == 0 {
@@ -102,10 +118,10 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 		l := labels[id]
 		r.Placed.Bytes += b
 		r.Placed.Packets += n
-		add(byDir, l.Direction, b, n)
-		add(byCountry, l.Country, b, n)
-		add(byProvider, l.Provider, b, n)
-		add(byApp, l.App, b, n)
+		byDir.add(l.Direction, b, n)
+		byCountry.add(l.Country, b, n)
+		byProvider.add(l.Provider, b, n)
+		byApp.add(l.App, b, n)
 		if l.Direction == egress {
 			r.EgressBytes += b
 			if l.Region == abroad {
@@ -113,46 +129,47 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 			}
 		}
 	}
-	if len(home) > 0 && r.EgressBytes > 0 {
-		s := float64(r.EgressAbroad) / float64(r.EgressBytes)
-		r.AbroadShare = &s
-	}
-	skipped := map[string]*Counts{}
-	errs := map[string]*Counts{}
-	named := map[string]*Counts{}
-	evicted := map[string]*Counts{}
+	r.ByDirection, r.ByCountry, r.ByProvider, r.ByApp = rows(byDir), rows(byCountry), rows(byProvider), rows(byApp)
+}
+
+// addAccounting fills what was read and not placed: internal traffic,
+// skipped frames and decode errors by reason, naming sources, evictions.
+func (r *Report) addAccounting(t *metrics.Totals) {
+	skipped, errs, named, evicted := tally{}, tally{}, tally{}, tally{}
 	r.PacketsRead = t.PacketsRead
 	r.Internal = Counts{Bytes: t.InternalBytes, Packets: t.InternalPackets}
 	for _, reason := range captureSkipReasons() {
 		if v := t.Skipped[reason.id]; v > 0 {
 			if reason.err {
-				add(errs, reason.name, 0, v)
+				errs.add(reason.name, 0, v)
 			} else {
-				add(skipped, reason.name, 0, v)
+				skipped.add(reason.name, 0, v)
 			}
 		}
 	}
 	for i, name := range metrics.NameSourceNames {
 		if v := t.NamedBytes[i]; v > 0 {
-			add(named, name, v, t.NamedFlows[i])
+			named.add(name, v, t.NamedFlows[i])
 		}
 	}
 	for i, name := range evictNames() {
 		if v := t.Evicted[i]; v > 0 {
-			add(evicted, name, 0, v)
+			evicted.add(name, 0, v)
 		}
 	}
-	r.ByDirection, r.ByCountry, r.ByProvider, r.ByApp = rows(byDir), rows(byCountry), rows(byProvider), rows(byApp)
 	r.Skipped, r.DecodeErrors, r.ByNameSource, r.FlowsEvicted = rows(skipped), rows(errs), rows(named), rows(evicted)
+}
 
+// addEndpoints fills the organisations and the top endpoints by bytes.
+func (r *Report) addEndpoints(p *pipeline.Pipeline, top int) {
 	eps, other := p.Endpoints()
-	byOrg := map[string]*Counts{}
+	byOrg := tally{}
 	for _, ep := range eps {
 		org := ep.Org
 		if org == "" {
 			org = orgUnknown
 		}
-		add(byOrg, org, ep.EgressBytes+ep.IngressBytes+ep.TransitBytes, ep.EgressPackets+ep.IngressPackets+ep.TransitPackets)
+		byOrg.add(org, ep.EgressBytes+ep.IngressBytes+ep.TransitBytes, ep.EgressPackets+ep.IngressPackets+ep.TransitPackets)
 	}
 	r.ByOrg = rows(byOrg)
 	slices.SortFunc(eps, func(a, b *pipeline.Endpoint) int {
@@ -173,7 +190,6 @@ func Build(p *pipeline.Pipeline, files []string, home []string, top int) *Report
 		o.Address = metrics.Other
 		r.OtherEndpoints = &o
 	}
-	return r
 }
 
 func endpoint(ep *pipeline.Endpoint) Endpoint {

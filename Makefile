@@ -28,6 +28,8 @@ CLOUD_RANGES ?= ../shared/geodata/cloud
 geodb:
 	$(GO) run ./tools/geodb -out geo/data
 	$(GO) run ./tools/geodb -out geo/data -ranges $(CLOUD_RANGES)
+	d=$$(mktemp -d) && (cd $$d && npm pack --silent world-atlas@2.0.2 >/dev/null && tar xzf world-atlas-2.0.2.tgz) && \
+		$(GO) run ./tools/geodb -out geo/data -countries $$d/package/countries-50m.json; rm -rf $$d
 
 # Regenerate the sample capture the README's first command reads.
 sample:

@@ -20,6 +20,10 @@
 // public_ip_ranges.json, the DigitalOcean and Linode geofeeds, Cloudflare's
 // and Fastly's lists; geo.RangeSources names them), without npm.
 //
+// With -countries FILE it instead builds geo/data/countries.bin.gz, the
+// country outlines, from world-atlas's countries-50m.json (Natural Earth
+// 1:50m admin 0, public domain; `npm pack world-atlas`).
+//
 // With -compare TOR_GEOIP it instead measures how often each candidate
 // country database agrees with Tor's geoip file (Debian's tor-geoipdb, an
 // independent source) on random addresses, which is how the country source
@@ -64,7 +68,15 @@ func main() {
 	compare := flag.String("compare", "", "Tor geoip file (/usr/share/tor/geoip): measure country agreement of both candidates instead of building")
 	samples := flag.Int("samples", 200000, "addresses sampled by -compare")
 	ranges := flag.String("ranges", "", "directory of the providers' published range files: build only "+rangesFile)
+	countries := flag.String("countries", "", "world-atlas countries-50m.json (TopoJSON of Natural Earth): build only "+countriesFile)
 	flag.Parse()
+	if *countries != "" {
+		if err := buildCountries(*countries, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "geodb:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *ranges != "" {
 		if err := buildRanges(*ranges, *out); err != nil {
 			fmt.Fprintln(os.Stderr, "geodb:", err)

@@ -90,6 +90,39 @@ func EncodeRangeSnapshot(dir string) ([]byte, int, error) {
 // errSnapshot is the error of a malformed snapshot.
 var errSnapshot = errors.New("malformed range snapshot")
 
+// snapReader walks a snapshot's bytes, keeping the offset for errors.
+type snapReader struct {
+	p   []byte
+	off int
+}
+
+func (r *snapReader) fail(what string) error {
+	return fmt.Errorf("%w: %s at byte %d", errSnapshot, what, r.off)
+}
+
+func (r *snapReader) skip(n int) { r.p, r.off = r.p[n:], r.off+n }
+
+// uvarint reads a varint of at most max.
+func (r *snapReader) uvarint(max uint64) (uint64, bool) {
+	v, n := binary.Uvarint(r.p)
+	if n <= 0 || v > max {
+		return 0, false
+	}
+	r.skip(n)
+	return v, true
+}
+
+// str reads a length-prefixed string of at most 256 bytes.
+func (r *snapReader) str() (string, bool) {
+	n, ok := r.uvarint(256)
+	if !ok || uint64(len(r.p)) < n {
+		return "", false
+	}
+	s := string(r.p[:n])
+	r.skip(int(n))
+	return s, true
+}
+
 // decodeSnapshot reads a snapshot into entries by source name. It refuses
 // anything malformed with an error saying where (it is fuzzed).
 func decodeSnapshot(gz []byte) (map[string][]rangeEntry, error) {
@@ -107,84 +140,81 @@ func decodeSnapshot(gz []byte) (map[string][]rangeEntry, error) {
 	if !bytes.HasPrefix(data, []byte(snapshotMagic)) {
 		return nil, fmt.Errorf("%w: no %q header", errSnapshot, snapshotMagic[:9])
 	}
-	p := data[len(snapshotMagic):]
-	off := len(snapshotMagic)
-	fail := func(what string) error {
-		return fmt.Errorf("%w: %s at byte %d", errSnapshot, what, off)
+	r := &snapReader{p: data[len(snapshotMagic):], off: len(snapshotMagic)}
+	ranges, err := r.ranges()
+	if err != nil {
+		return nil, err
 	}
-	uvarint := func(max uint64) (uint64, bool) {
-		v, n := binary.Uvarint(p)
-		if n <= 0 || v > max {
-			return 0, false
-		}
-		p, off = p[n:], off+n
-		return v, true
+	out, err := r.prefixes(ranges)
+	if err != nil {
+		return nil, err
 	}
-	str := func() (string, bool) {
-		n, ok := uvarint(256)
-		if !ok || uint64(len(p)) < n {
-			return "", false
-		}
-		s := string(p[:n])
-		p, off = p[n:], off+int(n)
-		return s, true
+	if len(r.p) != 0 {
+		return nil, r.fail("trailing bytes")
 	}
-	nr, ok := uvarint(1 << 20)
+	return out, nil
+}
+
+// ranges reads the snapshot's table of ranges (source, provider, region,
+// country, anycast).
+func (r *snapReader) ranges() ([]Range, error) {
+	nr, ok := r.uvarint(1 << 20)
 	if !ok {
-		return nil, fail("range count")
+		return nil, r.fail("range count")
 	}
-	ranges := make([]Range, 0, min(nr, uint64(len(p))))
+	ranges := make([]Range, 0, min(nr, uint64(len(r.p))))
 	for i := uint64(0); i < nr; i++ {
-		var r Range
+		var g Range
 		var ok1, ok2, ok3, ok4 bool
-		r.Source, ok1 = str()
-		r.Provider, ok2 = str()
-		r.Region, ok3 = str()
-		r.Country, ok4 = str()
-		if !ok1 || !ok2 || !ok3 || !ok4 || len(p) < 1 || p[0] > 1 {
-			return nil, fail(fmt.Sprintf("range %d", i))
+		g.Source, ok1 = r.str()
+		g.Provider, ok2 = r.str()
+		g.Region, ok3 = r.str()
+		g.Country, ok4 = r.str()
+		if !ok1 || !ok2 || !ok3 || !ok4 || len(r.p) < 1 || r.p[0] > 1 {
+			return nil, r.fail(fmt.Sprintf("range %d", i))
 		}
-		r.Anycast = p[0] == 1
-		p, off = p[1:], off+1
-		ranges = append(ranges, r)
+		g.Anycast = r.p[0] == 1
+		r.skip(1)
+		ranges = append(ranges, g)
 	}
-	ne, ok := uvarint(maxRangeEntries)
+	return ranges, nil
+}
+
+// prefixes reads the prefixes, each an index into ranges, a length byte
+// (129+bits for IPv4) and the prefix's significant bytes.
+func (r *snapReader) prefixes(ranges []Range) (map[string][]rangeEntry, error) {
+	ne, ok := r.uvarint(maxRangeEntries)
 	if !ok {
-		return nil, fail("prefix count")
+		return nil, r.fail("prefix count")
 	}
 	out := make(map[string][]rangeEntry)
 	for i := uint64(0); i < ne; i++ {
-		ri, ok := uvarint(uint64(len(ranges)))
-		if !ok || ri >= uint64(len(ranges)) || len(p) < 1 {
-			return nil, fail(fmt.Sprintf("prefix %d: range index", i))
+		ri, ok := r.uvarint(uint64(len(ranges)))
+		if !ok || ri >= uint64(len(ranges)) || len(r.p) < 1 {
+			return nil, r.fail(fmt.Sprintf("prefix %d: range index", i))
 		}
-		flag := p[0]
-		p, off = p[1:], off+1
+		flag := r.p[0]
+		r.skip(1)
 		bits, v6, size := int(flag), true, 16
 		if flag >= 129 {
 			bits, v6, size = int(flag)-129, false, 4
 		}
 		if bits > size*8 {
-			return nil, fail(fmt.Sprintf("prefix %d: length %d", i, bits))
+			return nil, r.fail(fmt.Sprintf("prefix %d: length %d", i, bits))
 		}
 		nb := (bits + 7) / 8
-		if len(p) < nb {
-			return nil, fail(fmt.Sprintf("prefix %d: truncated", i))
+		if len(r.p) < nb {
+			return nil, r.fail(fmt.Sprintf("prefix %d: truncated", i))
 		}
 		var a [16]byte
-		copy(a[:], p[:nb])
-		p, off = p[nb:], off+nb
-		var addr netip.Addr
-		if v6 {
-			addr = netip.AddrFrom16(a)
-		} else {
+		copy(a[:], r.p[:nb])
+		r.skip(nb)
+		addr := netip.AddrFrom16(a)
+		if !v6 {
 			addr = netip.AddrFrom4([4]byte(a[:4]))
 		}
-		r := ranges[ri]
-		out[r.Source] = append(out[r.Source], rangeEntry{netip.PrefixFrom(addr, bits).Masked(), r})
-	}
-	if len(p) != 0 {
-		return nil, fail("trailing bytes")
+		g := ranges[ri]
+		out[g.Source] = append(out[g.Source], rangeEntry{netip.PrefixFrom(addr, bits).Masked(), g})
 	}
 	return out, nil
 }

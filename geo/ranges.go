@@ -578,7 +578,6 @@ func parseGeofeed(file string, data []byte, add func(p netip.Prefix, country, su
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -586,6 +585,8 @@ func parseGeofeed(file string, data []byte, add func(p netip.Prefix, country, su
 			}
 			return fmt.Errorf("%s: %w", file, err)
 		}
+		line, _ := r.FieldPos(0) // only valid for a record Read returned
+
 		if len(rec) > 5 {
 			return fmt.Errorf("%s:%d: %d fields; a geofeed line has at most 5 (ip_prefix,alpha2code,region,city,postal_code)", file, line, len(rec))
 		}

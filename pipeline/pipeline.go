@@ -335,7 +335,7 @@ type Dispatcher struct {
 	target int // -1: hash over all workers
 	input  Input
 	cur    []*batch
-	epoch  int64 // packet time / syncPeriod of the last barrier
+	epoch  int64           // packet time / syncPeriod of the last barrier
 	behind []chan struct{} // the last barrier's markers, one per worker, not yet waited for
 	pkt    capture.Packet
 }

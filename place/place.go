@@ -18,6 +18,7 @@ package place
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/config"
@@ -82,6 +83,9 @@ type Policy struct {
 	// Groups finds the client group of the local address; nil puts every
 	// local address in config.DefaultGroup.
 	Groups *config.GroupMatcher
+	// Site is where borderwatch captures; nil when not configured (then
+	// round trips decide nothing).
+	Site *Site
 }
 
 // RegionOf returns the region of a remote country ("" when unknown). This
@@ -109,6 +113,10 @@ type Flow struct {
 	// Name is the name the remote end was reached by (the flow's own SNI,
 	// QUIC SNI or HTTP Host, else the client's DNS answer), "" for none.
 	Name string
+	// RTT is the shortest handshake round trip measured between the
+	// capture point and the remote endpoint (this flow's or an earlier
+	// one's), 0 when none was.
+	RTT time.Duration
 }
 
 // Remote returns the flow's remote endpoint: the one that is not local;
@@ -159,10 +167,18 @@ type Placement struct {
 	Group string
 	// ASN is the remote AS number, 0 when unknown.
 	ASN uint32
+	// Basis says how Country and Region were decided.
+	Basis Basis
 }
 
 // Place places a flow: g are the geo facts of the flow's remote address
 // (f.Addr[f.Remote()]). An internal flow gets only its directions.
+//
+// The country is the published range's (cloud region, geofeed), else the
+// database's; an anycast edge has none. With a site and a measured round
+// trip, a country farther than the round trip allows is never reported
+// (see Basis), and when every country within reach is in one region, that
+// region is the flow's.
 func Place(p *Policy, f *Flow, g *geo.Info) Placement {
 	pl := Placement{Remote: f.Remote()}
 	kind := f.Kind()
@@ -180,16 +196,12 @@ func Place(p *Policy, f *Flow, g *geo.Info) Placement {
 			pl.Group = p.Groups.Group(f.Addr[local])
 		}
 	}
-	pl.Country = g.Country
-	if pl.Country == "" {
-		pl.Country = CountryUnknown
-	}
+	pl.Country, pl.Region, pl.Basis = p.locate(g, f.RTT)
 	pl.Provider = g.Provider
 	if pl.Provider == "" {
 		pl.Provider = geo.ProviderUnknown
 	}
 	pl.App = p.Apps.Classify(f.Name, g.ASN)
-	pl.Region = p.RegionOf(g.Country)
 	pl.ASN = g.ASN
 	return pl
 }

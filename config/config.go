@@ -49,6 +49,8 @@ type Config struct {
 	// Regions are the effective named region sets, built-in and
 	// user-defined, by upper-case name, each expanded to sorted ISO codes.
 	Regions map[string][]string
+	// Site is where borderwatch captures (site_location), nil if not set.
+	Site *SiteLocation
 }
 
 // file is the YAML document.
@@ -60,6 +62,7 @@ type file struct {
 	ClientGroups                 []fileGroup         `yaml:"client_groups"`
 	Providers                    map[string]string   `yaml:"providers"`
 	Apps                         []apps.App          `yaml:"apps"`
+	SiteLocation                 string              `yaml:"site_location"`
 }
 
 type fileGroup struct {
@@ -286,6 +289,13 @@ func (p *parser) config(f *file) (*Config, error) {
 	}
 	if err := p.apps(f, c); err != nil {
 		return nil, err
+	}
+	if f.SiteLocation != "" {
+		lat, lon, err := ParseSiteLocation(f.SiteLocation)
+		if err != nil {
+			return nil, p.errorf([]any{"site_location"}, "site_location: %v", err)
+		}
+		c.Site = &SiteLocation{lat, lon}
 	}
 	return c, nil
 }

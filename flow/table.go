@@ -92,6 +92,9 @@ type Entry struct {
 	// Flags belong to the owner.
 	Flags uint8
 	used  bool
+	// RTT belongs to the owner (its round-trip state; it fills the
+	// entry's tail padding).
+	RTT uint32
 }
 
 // EvictReason says why a flow left the table.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/place"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -30,17 +31,18 @@ type Collector struct {
 	packetsRead, skipped, decodeErrors  *prometheus.Desc
 	flowsActive, flowsEvicted           *prometheus.Desc
 	sweepTimeouts                       *prometheus.Desc
+	rtt, rttBytes                       *prometheus.Desc
 }
 
 const (
-	helpTrafficBytes   = "IP-layer bytes placed by direction, remote country, provider, app, region and client group."
-	helpTrafficPackets = "Packets placed by direction, remote country, provider, app, region and client group."
+	helpTrafficBytes   = "IP-layer bytes placed by direction, remote country, provider, app, region, client group and the basis of the placement (database, rtt, contradicted, anycast)."
+	helpTrafficPackets = "Packets placed by direction, remote country, provider, app, region, client group and the basis of the placement (database, rtt, contradicted, anycast)."
 	helpFlows          = "Flows started, by the labels of their first packet's direction."
 )
 
 // TrafficLabelNames returns the label names of the traffic series.
 func TrafficLabelNames(withASN bool) []string {
-	l := []string{"direction", "country", "provider", "app", "region", "client_group"}
+	l := []string{"direction", "country", "provider", "app", "region", "client_group", "basis"}
 	if withASN {
 		l = append(l, "asn")
 	}
@@ -70,6 +72,8 @@ func NewCollector(src Source) *Collector {
 		decodeErrors:    d("decode_errors_total", "Frames that could not be decoded (truncated or malformed before the IP header).", "reason"),
 		flowsActive:     d("flows_active", "Flows currently in the flow tables."),
 		sweepTimeouts:   d("flow_sweep_timeouts_total", "Idle-flow sweeps (live capture, once a second) that the workers did not finish within 5 s; scrapes never wait for the workers."),
+		rtt:             d("handshake_rtt_seconds", "Round trip between the capture point and the remote end of flows whose handshake was seen (TCP SYN to SYN/ACK, or SYN/ACK to ACK for local servers; QUIC client Initial to the server's first packet), by the region the flow was placed in.", "region"),
+		rttBytes:        d("rtt_placed_bytes_total", "IP-layer bytes of flows placed with a measured round trip (their own handshake's, or an earlier one's to the same address)."),
 		flowsEvicted:    d("flows_evicted_total", "Flows ended by the idle or active timeout, or evicted because the table was full (capacity).", "reason"),
 	}
 }
@@ -78,7 +82,7 @@ func NewCollector(src Source) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.trafficBytes, c.trafficPackets, c.flows, c.internalBytes, c.internalPackets,
 		c.namedBytes, c.namedFlows, c.overflow, c.seriesActive, c.seriesLimit, c.packetsRead, c.skipped,
-		c.decodeErrors, c.flowsActive, c.flowsEvicted, c.sweepTimeouts} {
+		c.decodeErrors, c.flowsActive, c.flowsEvicted, c.sweepTimeouts, c.rtt, c.rttBytes} {
 		ch <- d
 	}
 }
@@ -116,4 +120,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for r := flow.EvictIdle; r < flow.EvictEnd; r++ {
 		ch <- prometheus.MustNewConstMetric(c.flowsEvicted, prometheus.CounterValue, float64(t.Evicted[r]), r.String())
 	}
+	c.collectRTT(ch, t)
+}
+
+// collectRTT exports the handshake round-trip histograms and the bytes
+// placed with a round trip.
+func (c *Collector) collectRTT(ch chan<- prometheus.Metric, t *Totals) {
+	for r := place.Region(0); r < place.NumRegions; r++ {
+		buckets := make(map[float64]uint64, len(RTTBuckets))
+		var n uint64
+		for i, le := range RTTBuckets {
+			n += t.RTT[r][i]
+			buckets[le] = n
+		}
+		n += t.RTT[r][len(RTTBuckets)]
+		ch <- prometheus.MustNewConstHistogram(c.rtt, n, float64(t.RTTSum[r])/1e6, buckets, r.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.rttBytes, prometheus.CounterValue, float64(t.RTTBytes))
 }

@@ -102,7 +102,7 @@ func labelPairs(names []string, l Labels, id int) []*dto.LabelPair {
 	if id == 0 {
 		return nil
 	}
-	values := l.values(len(names) == 7)
+	values := l.values(len(names) == len(TrafficLabelNames(true)))
 	ps := make([]*dto.LabelPair, len(names))
 	for i := range names {
 		ps[i] = &dto.LabelPair{Name: proto.String(names[i]), Value: proto.String(values[i])}
@@ -122,7 +122,7 @@ func comparePairs(a, b []*dto.LabelPair) int {
 
 // values returns l's label values in TrafficLabelNames order.
 func (l Labels) values(withASN bool) []string {
-	lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup}
+	lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup, l.Basis}
 	if withASN {
 		lv = append(lv, l.ASN)
 	}

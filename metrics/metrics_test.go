@@ -35,7 +35,7 @@ func TestSeriesBudget(t *testing.T) {
 		if cc == "DE" || cc == "FR" {
 			region = "home"
 		}
-		id, folded := s.ID(Labels{Direction: "egress", Country: cc, Provider: "other", App: "unknown", Region: region, ClientGroup: "default", ASN: "123"})
+		id, folded := s.ID(Labels{Direction: "egress", Country: cc, Provider: "other", App: "unknown", Region: region, ClientGroup: "default", Basis: "database", ASN: "123"})
 		src.shards[i%2].Add(id, 100, 1)
 		if folded {
 			src.shards[i%2].Overflow.Add(1)
@@ -49,12 +49,12 @@ func TestSeriesBudget(t *testing.T) {
 		t.Fatalf("series %d", s.Len())
 	}
 	want := `
-# HELP borderwatch_traffic_bytes_total IP-layer bytes placed by direction, remote country, provider, app, region and client group.
+# HELP borderwatch_traffic_bytes_total IP-layer bytes placed by direction, remote country, provider, app, region, client group and the basis of the placement (database, rtt, contradicted, anycast).
 # TYPE borderwatch_traffic_bytes_total counter
-borderwatch_traffic_bytes_total{app="other",client_group="other",country="other",direction="egress",provider="other",region="abroad"} 300
-borderwatch_traffic_bytes_total{app="unknown",client_group="default",country="DE",direction="egress",provider="other",region="home"} 100
-borderwatch_traffic_bytes_total{app="unknown",client_group="default",country="FR",direction="egress",provider="other",region="home"} 100
-borderwatch_traffic_bytes_total{app="unknown",client_group="default",country="US",direction="egress",provider="other",region="abroad"} 100
+borderwatch_traffic_bytes_total{app="other",basis="database",client_group="other",country="other",direction="egress",provider="other",region="abroad"} 300
+borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="DE",direction="egress",provider="other",region="home"} 100
+borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="FR",direction="egress",provider="other",region="home"} 100
+borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="US",direction="egress",provider="other",region="abroad"} 100
 # HELP borderwatch_series_overflow_total Flow placements whose label set was folded into "other" values because the series budget was reached.
 # TYPE borderwatch_series_overflow_total counter
 borderwatch_series_overflow_total 3

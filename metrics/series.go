@@ -16,6 +16,7 @@ type Labels struct {
 	Provider    string
 	App         string
 	Region      string // home, abroad, unknown
+	Basis       string // how country and region were decided (place.Basis)
 	ClientGroup string
 	ASN         string // only exported with the asn label enabled
 }
@@ -25,8 +26,9 @@ const Other = "other"
 
 // Series interns label sets into dense ids, shared by all workers. It is
 // called once per flow placement, never per packet. Past Limit distinct
-// label sets, a new set is folded: every label but direction and region
-// becomes "other", so totals and the home/abroad split stay exact.
+// label sets, a new set is folded: every label but direction, region and
+// basis becomes "other", so totals and the home/abroad split (and how it
+// was decided) stay exact.
 type Series struct {
 	mu      sync.Mutex
 	ids     map[Labels]uint32
@@ -35,8 +37,9 @@ type Series struct {
 	withASN bool
 }
 
-// maxFolds bounds the extra series folds can create: 3 directions x 3 regions.
-const maxFolds = 9
+// maxFolds bounds the extra series folds can create: 3 directions x 3
+// regions x 4 bases.
+const maxFolds = 36
 
 // NewSeries returns an interner for at most limit label sets (plus folds).
 // withASN keeps the ASN label; without it ASN is always "".
@@ -75,7 +78,7 @@ func (s *Series) ID(l Labels) (id uint32, folded bool) {
 	labels := *s.labels.Load()
 	if len(labels)-1 >= s.limit {
 		folded = true
-		l = Labels{Direction: l.Direction, Region: l.Region, Country: Other, Provider: Other, App: Other, ClientGroup: Other}
+		l = Labels{Direction: l.Direction, Region: l.Region, Basis: l.Basis, Country: Other, Provider: Other, App: Other, ClientGroup: Other}
 		if s.withASN {
 			l.ASN = Other
 		}

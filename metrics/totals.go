@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // Totals are the shards' counters summed: what the collector exports and
@@ -19,6 +20,9 @@ type Totals struct {
 	Skipped                        [capture.NumReasons]uint64 // skipped and decode errors, by reason
 	FlowsActive                    uint64
 	Evicted                        [flow.NumEvictReasons]uint64
+	RTT                            [place.NumRegions][len(RTTBuckets) + 1]uint64
+	RTTSum                         [place.NumRegions]uint64 // microseconds
+	RTTBytes                       uint64
 }
 
 // SumShards adds up shards for the first n series ids (n is usually
@@ -48,6 +52,13 @@ func SumShards(shards []*Shard, n int) *Totals {
 		for i := range t.Evicted {
 			t.Evicted[i] += sh.Evicted[i].Load()
 		}
+		for r := range t.RTT {
+			for i := range t.RTT[r] {
+				t.RTT[r][i] += sh.RTT[r][i].Load()
+			}
+			t.RTTSum[r] += sh.RTTSum[r].Load()
+		}
+		t.RTTBytes += sh.RTTBytes.Load()
 	}
 	return t
 }

@@ -62,6 +62,8 @@ type Policy struct {
 	HomeRegion []string
 	// LocalAddrs are extra local addresses (the capture interfaces' own).
 	LocalAddrs []netip.Addr
+	// Site is where borderwatch captures, nil if not configured.
+	Site *place.Site
 }
 
 func (p *Policy) isLocal(a netip.Addr) bool {
@@ -76,5 +78,5 @@ func (p *Policy) isLocal(a netip.Addr) bool {
 // Placement returns the part of the policy that placement (package
 // place) applies to a flow's facts.
 func (p *Policy) Placement() place.Policy {
-	return place.Policy{Home: p.Home, Apps: p.Apps, Groups: p.Groups}
+	return place.Policy{Home: p.Home, Apps: p.Apps, Groups: p.Groups, Site: p.Site}
 }

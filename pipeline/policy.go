@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"net/netip"
 
 	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/config"
 	"github.com/borderwatch/borderwatch/geo"
 	"github.com/borderwatch/borderwatch/lpm"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // PolicyOverrides are the settings given beside the configuration file
@@ -21,6 +23,8 @@ type PolicyOverrides struct {
 	// Geo selects the databases and the cache size when NewPolicy opens
 	// them; its Providers are replaced by the file's.
 	Geo geo.Config
+	// Site, when not nil, replaces the file's site_location.
+	Site *config.SiteLocation
 }
 
 // NewPolicy resolves a configuration and its overrides into a placement
@@ -59,7 +63,14 @@ func NewPolicy(cfg *config.Config, ov PolicyOverrides, res *geo.Resolver) (*Poli
 	for _, c := range home {
 		homeSet[c] = true
 	}
+	var site *place.Site
+	if loc := cmp.Or(ov.Site, cfg.Site); loc != nil {
+		if site, err = place.NewSite(loc.Lat, loc.Lon, homeSet); err != nil {
+			return nil, err
+		}
+	}
 	return &Policy{
+		Site:       site,
 		Geo:        res,
 		Apps:       cat,
 		Local:      lpm.NewSet(local),

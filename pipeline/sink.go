@@ -3,6 +3,7 @@ package pipeline
 import (
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/borderwatch/borderwatch/apps"
 	"github.com/borderwatch/borderwatch/flow"
@@ -39,6 +40,9 @@ type EndedFlow struct {
 	// flow only its directions), Geo the remote address's geo facts.
 	Placement place.Placement
 	Geo       geo.Info
+	// RTT is the shortest round trip measured to the remote endpoint (this
+	// flow's handshake or an earlier flow's), 0 when none was.
+	RTT time.Duration
 }
 
 // sinkItem is an ended flow in the sink queue, or (done != nil) a marker

@@ -21,6 +21,7 @@ const (
 	flagRename               // name changed since placement: place again
 	flagNameDone             // stop feeding the name tracker
 	flagCounted              // counted in flows_total
+	flagRTTPlaced            // placed with a measured round trip
 )
 
 // maxNamingWait bounds how long a flow the name tracker is still watching
@@ -71,6 +72,7 @@ type Worker struct {
 	policy      *Policy
 	input       Input              // of the batch being handled
 	dnsPorts    [65536 / 64]uint64 // bitset
+	rtts        rttTable
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {
@@ -133,6 +135,11 @@ func (w *Worker) Handle(p *capture.Packet) {
 		if e.Flags&(flagLocalA|flagLocalB) == flagLocalA|flagLocalB {
 			e.Flags |= flagNameDone | flagPlaced // internal: never named, counted as is
 		}
+		rttStart(e, p, side)
+	} else if e.RTT&rttWait != 0 {
+		if us := rttAnswer(e, p, side); us != 0 {
+			w.measured(e, us)
+		}
 	}
 	w.add(e, side, uint64(p.IPLen), 1)
 
@@ -172,6 +179,9 @@ func (w *Worker) count(e *flow.Entry, side int, bytes, packets uint64) {
 	}
 	w.shard.Add(e.Series[side], bytes, packets)
 	w.shard.NamedBytes[metrics.NameSourceIndex(names.Source(e.NameSource))].Add(bytes)
+	if e.Flags&flagRTTPlaced != 0 {
+		w.shard.RTTBytes.Add(bytes)
+	}
 }
 
 // ready reports whether an unplaced flow's name is final at time now: it
@@ -310,9 +320,12 @@ func (w *Worker) flushEntry(e *flow.Entry) {
 // (cheaply: the geo cache has the address) from the flow's final facts.
 func (w *Worker) end(e *flow.Entry, r flow.EvictReason) {
 	f := w.facts(e)
+	if e.Flags&flagRTTPlaced == 0 {
+		f.RTT = 0 // as when it was placed
+	}
 	ef := &w.ended
 	*ef = EndedFlow{Addr: f.Addr, Port: [2]uint16{e.Key.PortA, e.Key.PortB}, Proto: e.Key.Proto, First: e.First, Last: e.Last,
-		Bytes: e.Bytes, Packets: e.Packets, Reason: r, Name: f.Name, NameSource: names.Source(e.NameSource)}
+		Bytes: e.Bytes, Packets: e.Packets, Reason: r, Name: f.Name, NameSource: names.Source(e.NameSource), RTT: w.flowRTT(e)}
 	if f.Kind() != place.Internal {
 		ef.Geo = w.geo.Lookup(f.Addr[f.Remote()])
 	}
@@ -327,6 +340,7 @@ func (w *Worker) facts(e *flow.Entry) place.Flow {
 		Local:     [2]bool{e.Flags&flagLocalA != 0, e.Flags&flagLocalB != 0},
 		Initiator: int(e.Initiator),
 		Name:      w.name(e.NameRef),
+		RTT:       w.flowRTT(e),
 	}
 }
 
@@ -345,6 +359,12 @@ func (w *Worker) place(e *flow.Entry) {
 		}
 	}
 	pl := place.Place(&w.placement, &f, &info)
+	if f.RTT > 0 {
+		e.Flags |= flagRTTPlaced
+	}
+	if e.RTT != 0 && e.RTT&rttWait == 0 {
+		w.shard.ObserveRTT(pl.Region, e.RTT)
+	}
 	for side := range e.Series {
 		e.Series[side] = w.seriesID(w.labels(&pl, pl.Dir[side]))
 	}
@@ -361,7 +381,7 @@ func (w *Worker) place(e *flow.Entry) {
 // direction d.
 func (w *Worker) labels(pl *place.Placement, d place.Direction) metrics.Labels {
 	l := metrics.Labels{Direction: d.String(), Country: pl.Country, Provider: pl.Provider, App: pl.App,
-		Region: pl.Region.String(), ClientGroup: pl.Group, ASN: asnUnknown}
+		Region: pl.Region.String(), ClientGroup: pl.Group, Basis: pl.Basis.String(), ASN: asnUnknown}
 	if pl.ASN != 0 && w.p.cfg.ASNLabel {
 		l.ASN = w.asnLabel(pl.ASN)
 	}

@@ -57,6 +57,8 @@ const (
 	RegionUnknown Region = iota
 	Home
 	Abroad
+	// NumRegions is the number of regions.
+	NumRegions
 )
 
 var regionNames = [...]string{"unknown", "home", "abroad"}
@@ -198,6 +200,9 @@ func Place(p *Policy, f *Flow, g *geo.Info) Placement {
 	}
 	pl.Country, pl.Region, pl.Basis = p.locate(g, f.RTT)
 	pl.Provider = g.Provider
+	if r := g.Range; r != nil && r.Provider != "" {
+		pl.Provider = r.Provider // the publisher of the range, also where the AS data lacks it
+	}
 	if pl.Provider == "" {
 		pl.Provider = geo.ProviderUnknown
 	}

@@ -59,8 +59,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	readCmd := app.Command("read", "Read capture files as fast as possible and print a report (table, json, or the Prometheus exposition a scrape would return).")
 	o.addRead(readCmd)
 
-	lookupCmd := app.Command("lookup", "Print what the geo databases say about addresses: country, ASN, organisation, provider.")
+	lookupCmd := app.Command("lookup", "Print what the geo databases and published ranges say about addresses: country, ASN, organisation, provider, cloud region, operator country, region; with --geo.site-location the distance from the site to the country, with --rtt the placement a round trip gives.")
 	lookupAddrs := lookupCmd.Arg("address", "IPv4 or IPv6 addresses").Required().Strings()
+	lookupCmd.Flag("rtt", "Place the addresses as if they had answered a handshake after this round trip (e.g. 3ms), from --geo.site-location: shows what the round trip rules out.").DurationVar(&o.lookupRTT)
 
 	healthCmd := app.Command("healthcheck", "Exit 0 if the daemon at --url answers /-/healthy with 200 (for container health checks).")
 	h := addHealthcheck(healthCmd)

@@ -31,6 +31,7 @@ type options struct {
 	cloudRanges string
 	geofeed     string
 	homeRegion  string
+	siteLoc     string
 	localNets   []string
 	seriesLimit int
 	asnLabel    bool
@@ -56,6 +57,8 @@ type options struct {
 	lifecycle  bool
 	geoWatch   time.Duration
 
+	lookupRTT time.Duration
+
 	// read
 	readFiles    []string
 	format       string
@@ -73,6 +76,7 @@ func (o *options) addCommon(app *kingpin.Application) {
 	app.Flag("geo.cloud-ranges", "Directory of fresh downloads of the cloud and CDN providers' range files (AWS ip-ranges.json, Google Cloud cloud.json, Azure ServiceTags_Public_*.json, Oracle public_ip_ranges.json, DigitalOcean and Linode geofeeds, Cloudflare ips-v4/ips-v6, Fastly public-ip-list.json); each one found replaces that provider's part of the embedded snapshot.").StringVar(&o.cloudRanges)
 	app.Flag("geo.geofeed", "Your own RFC 8805 geofeed (CSV: prefix,country,region,city,postal); its prefixes take precedence over the providers' ranges and the databases.").StringVar(&o.geofeed)
 	intFlag(app, "geo.cache-size", "Geo lookups cached per worker.", "65536", &o.geoCache, 1, geo.MaxCacheSize)
+	app.Flag("geo.site-location", "Where borderwatch captures, LAT,LON in decimal degrees (e.g. 50.11,8.68 for Frankfurt). With it, measured handshake round trips bound how far a server can be (RTT/2 x 200,000 km/s): a database country farther than that is never reported, and a region all reachable countries share is the flow's (label basis). Overrides site_location in the config file.").StringVar(&o.siteLoc)
 	app.Flag("geo.home-region", "Home region: ISO country codes and/or region sets, comma-separated (e.g. EU or EU,CH or US). Traffic to other countries is region=\"abroad\". Overrides home_region in the config file. Empty: every region label is \"unknown\".").StringVar(&o.homeRegion)
 	app.Flag("capture.local-network", "A prefix of local addresses, in addition to the defaults (RFC 1918, RFC 6598, loopback, link-local, ULA). Repeatable.").StringsVar(&o.localNets)
 	intFlag(app, "metrics.series-limit", "Series budget: distinct traffic label sets beyond it fold into \"other\" values (counted in borderwatch_series_overflow_total).", "10000", &o.seriesLimit, 1, maxSeriesLimit)
@@ -327,6 +331,13 @@ func (o *options) buildPolicy(cfg *config.Config, geoRes *geo.Resolver) (*settin
 		if _, err := config.ExpandRegion(ov.HomeRegion, cfg.Regions); err != nil {
 			return nil, fmt.Errorf("--geo.home-region: %w", err)
 		}
+	}
+	if o.siteLoc != "" {
+		lat, lon, err := config.ParseSiteLocation(o.siteLoc)
+		if err != nil {
+			return nil, fmt.Errorf("--geo.site-location: %w", err)
+		}
+		ov.Site = &config.SiteLocation{Lat: lat, Lon: lon}
 	}
 	for _, s := range o.localNets {
 		p, err := netip.ParsePrefix(s)

@@ -1,0 +1,186 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"time"
+
+	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/place"
+)
+
+// Passive round trips. A flow's round trip is measured from a probe that
+// the capture point sees leave towards the remote endpoint to the remote
+// endpoint's first answer:
+//
+//   - TCP, remote server: the client's first SYN to the server's first
+//     packet (its SYN/ACK, or a RST);
+//   - TCP, local server: the server's first SYN/ACK to the client's first
+//     ACK;
+//   - QUIC: the client's first Initial (a long-header datagram of at least
+//     1200 bytes, the flow's first packet) to the server's first packet.
+//
+// The first probe is used, never a retransmission: an answer can only
+// follow the first probe, so the round trip is never underestimated and
+// the distance bound it gives stays a bound. The measurement lives in
+// flow.Entry.RTT (no allocation, no lock):
+//
+//	0                      nothing measured or awaited
+//	rttWait | offset       probe sent offset µs after the flow's first packet
+//	rttWait | rttNeedProbe the remote client's SYN seen: awaiting the SYN/ACK
+//	µs (>= 1)              the measured round trip
+const (
+	rttWait      = 1 << 31
+	rttNeedProbe = 1 << 30
+	rttMask      = rttNeedProbe - 1
+)
+
+// quicMinInitial is the smallest UDP payload of a client's first QUIC
+// datagram (RFC 9000 section 14.1).
+const quicMinInitial = 1200
+
+// remoteSide returns the side of the flow's remote endpoint (see
+// place.Flow.Remote).
+func remoteSide(e *flow.Entry) int {
+	switch e.Flags & (flagLocalA | flagLocalB) {
+	case flagLocalA:
+		return flow.BtoA
+	case flagLocalB:
+		return flow.AtoB
+	}
+	return 1 - int(e.Initiator)&1
+}
+
+// rttStart looks at a flow's first packet (sent by side) for a probe.
+func rttStart(e *flow.Entry, p *capture.Packet, side int) {
+	if e.Flags&(flagLocalA|flagLocalB) == flagLocalA|flagLocalB {
+		return
+	}
+	fromRemote := side == remoteSide(e)
+	switch p.Proto {
+	case 6:
+		if p.TCPFlags&(capture.FlagSYN|capture.FlagACK|capture.FlagRST) != capture.FlagSYN {
+			return
+		}
+		if fromRemote {
+			e.RTT = rttWait | rttNeedProbe
+		} else {
+			e.RTT = rttWait
+		}
+	case 17:
+		pl := p.Payload
+		if !fromRemote && len(pl) >= quicMinInitial && pl[0]&0xc0 == 0xc0 && binary.BigEndian.Uint32(pl[1:5]) != 0 {
+			e.RTT = rttWait
+		}
+	}
+}
+
+// rttAnswer looks at a later packet of a flow awaiting an answer; it
+// returns the measured round trip in µs, or 0.
+func rttAnswer(e *flow.Entry, p *capture.Packet, side int) uint32 {
+	fromRemote := side == remoteSide(e)
+	syn := p.TCPFlags&capture.FlagSYN != 0
+	ack := p.TCPFlags&capture.FlagACK != 0
+	if e.RTT&rttNeedProbe != 0 {
+		if !fromRemote && p.Proto == 6 && syn && ack {
+			off := (p.Timestamp - e.First) / 1e3 // rounded down: the round trip is not underestimated
+			e.RTT = 0
+			if off >= 0 && off < rttMask {
+				e.RTT = rttWait | uint32(off)
+			}
+		}
+		return 0
+	}
+	if !fromRemote || p.Proto == 6 && syn && !ack {
+		return 0 // the local side again, or the remote client's SYN again
+	}
+	d := p.Timestamp - e.First - int64(e.RTT&rttMask)*1e3
+	e.RTT = 0
+	if d <= 0 || d >= rttMask*1e3 {
+		return 0 // timestamps out of order, or beyond any handshake
+	}
+	us := uint32((d + 999) / 1e3) // rounded up
+	e.RTT = us
+	return us
+}
+
+// rttSlots is the size of a worker's table of the shortest round trip per
+// remote address: direct-mapped, a newer address takes an older one's slot.
+const rttSlots = 1 << 14
+
+type rttSlot struct {
+	addr [16]byte
+	us   uint32 // 0: empty
+}
+
+// rttTable keeps the shortest round trip measured per remote address, so
+// that flows without a handshake of their own (caught mid-way, or UDP)
+// are placed with one. A worker's own, without locks.
+type rttTable [rttSlots]rttSlot
+
+func rttIndex(a *[16]byte) uint32 {
+	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(a[0:])^bits.RotateLeft64(binary.LittleEndian.Uint64(a[8:]), 29), 0x9E3779B97F4A7C15)
+	return uint32(hi^lo) & (rttSlots - 1)
+}
+
+// note records a round trip of us µs to a.
+func (t *rttTable) note(a *[16]byte, us uint32) {
+	s := &t[rttIndex(a)]
+	if s.addr != *a || s.us == 0 || us < s.us {
+		s.addr, s.us = *a, us
+	}
+}
+
+// min returns the shortest round trip to a, 0 if none is known.
+func (t *rttTable) min(a *[16]byte) uint32 {
+	s := &t[rttIndex(a)]
+	if s.addr != *a {
+		return 0
+	}
+	return s.us
+}
+
+// flowRTT returns the round trip a flow is placed with: the shortest known
+// to its remote address, its own when the table lost it.
+func (w *Worker) flowRTT(e *flow.Entry) time.Duration {
+	a := &e.Key.A
+	if remoteSide(e) == flow.BtoA {
+		a = &e.Key.B
+	}
+	us := w.rtts.min(a)
+	if own := e.RTT; own&rttWait == 0 && own != 0 && (us == 0 || own < us) {
+		us = own
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// measured handles a flow's measured round trip of us µs: the address
+// table, and the histogram once the flow's region is known (at placement
+// when it is not placed yet).
+func (w *Worker) measured(e *flow.Entry, us uint32) {
+	if remoteSide(e) == flow.BtoA {
+		w.rtts.note(&e.Key.B, us)
+	} else {
+		w.rtts.note(&e.Key.A, us)
+	}
+	if e.Flags&flagPlaced != 0 {
+		w.shard.ObserveRTT(w.placedRegion(e), us)
+	}
+}
+
+// placedRegion returns the region of a placed flow's series.
+func (w *Worker) placedRegion(e *flow.Entry) place.Region {
+	labels := w.p.series.Labels()
+	id := e.Series[remoteSide(e)]
+	if int(id) >= len(labels) {
+		return place.RegionUnknown
+	}
+	switch labels[id].Region {
+	case place.Home.String():
+		return place.Home
+	case place.Abroad.String():
+		return place.Abroad
+	}
+	return place.RegionUnknown
+}

@@ -15,13 +15,13 @@ import (
 
 // Entry flags (flow.Entry.Flags).
 const (
-	flagLocalA   = 1 << iota // endpoint A is local
-	flagLocalB               // endpoint B is local
-	flagPlaced               // series ids assigned
-	flagRename               // name changed since placement: place again
-	flagNameDone             // stop feeding the name tracker
-	flagCounted              // counted in flows_total
-	flagRTTPlaced            // placed with a measured round trip
+	flagLocalA    = 1 << iota // endpoint A is local
+	flagLocalB                // endpoint B is local
+	flagPlaced                // series ids assigned
+	flagRename                // name changed since placement: place again
+	flagNameDone              // stop feeding the name tracker
+	flagCounted               // counted in flows_total
+	flagRTTPlaced             // placed with a measured round trip
 )
 
 // maxNamingWait bounds how long a flow the name tracker is still watching

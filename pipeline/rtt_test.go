@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/internal/testenv"
+)
+
+// rttCaptures are shared captures with TCP and QUIC handshakes between
+// public addresses (QUIC: Chrome to Cloudflare and Google, gQUIC).
+var rttCaptures = []string{
+	"ja4/pcap/chrome-cloudflare-quic-with-secrets.pcapng",
+	"ja4/pcap/quic-tls-handshake.pcapng",
+	"ndpi/pcap/google_meet.pcapng",
+	"ndpi/pcap/doq_adguard.pcapng",
+	"ja4/pcap/tls-handshake.pcapng",
+	"ja4/pcap/tls-sni.pcapng",
+	"ja4/pcap/tls3.pcapng",
+	"ndpi/pcap/instagram.pcap",
+	"ndpi/pcap/netflix.pcap",
+	"ndpi/pcap/quic-29.pcap",
+	"ndpi/pcap/quic_0RTT.pcap",
+	"mobile/KBKlic1.pcapng",
+}
+
+// tsharkRTTs computes, from tshark's timestamps of the same packets, the
+// shortest handshake round trip per remote address by the rule the
+// workers apply (rtt.go): the flow's first packet is the probe when it is
+// a TCP SYN (or a QUIC Initial of 1200+ bytes) towards the remote end,
+// else a local server's SYN/ACK after the remote client's SYN; the answer
+// is the remote end's next packet (for a SYN/ACK probe: with ACK, without
+// SYN). Round trips in µs: the probe's offset from the flow's first packet
+// rounded down, the answer rounded up.
+func tsharkRTTs(t *testing.T, pol *Policy, file string) (best map[netip.Addr]uint32, quic int) {
+	out, err := exec.Command("tshark", "-n", "-r", file, "-Y", "(tcp or udp) and not icmp and not icmpv6", "-T", "fields", "-E", "separator=/t",
+		"-e", "frame.time_epoch", "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "tcp.srcport", "-e", "tcp.dstport",
+		"-e", "udp.srcport", "-e", "udp.dstport", "-e", "tcp.flags", "-e", "udp.payload").Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", file, err)
+	}
+	type state struct {
+		first, probe int64 // ns; probe -1: awaiting the local SYN/ACK
+		remote       netip.Addr
+		done         bool
+	}
+	flows := map[string]*state{}
+	best = map[netip.Addr]uint32{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		c := strings.Split(sc.Text(), "\t")
+		if len(c) < 11 || strings.Contains(sc.Text(), ",") {
+			continue // tunnelled: outer and inner values
+		}
+		src, dst := c[1], c[2]
+		if src == "" {
+			src, dst = c[3], c[4]
+		}
+		sa, err1 := netip.ParseAddr(src)
+		da, err2 := netip.ParseAddr(dst)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		tcp := c[5] != ""
+		sp, dp := c[5]+c[7], c[6]+c[8]
+		ts := epochNanos(t, c[0])
+		var flags uint64
+		if tcp {
+			flags, _ = strconv.ParseUint(strings.TrimPrefix(c[9], "0x"), 16, 16)
+		}
+		syn, ack, rst := flags&2 != 0, flags&16 != 0, flags&4 != 0
+		a, b := src+"/"+sp, dst+"/"+dp
+		if b < a {
+			a, b = b, a
+		}
+		key := strconv.FormatBool(tcp) + a + b
+		f := flows[key]
+		if f == nil {
+			f = &state{first: ts, done: true}
+			flows[key] = f
+			sl, dl := pol.isLocal(sa), pol.isLocal(da)
+			if sl && dl {
+				continue
+			}
+			// The remote end: the one not local; in transit, the receiver.
+			f.remote = da
+			if dl && !sl {
+				f.remote = sa
+			}
+			payload, _ := hex.DecodeString(c[10])
+			switch {
+			case tcp && syn && !ack && !rst:
+				f.done = false
+				if sa == f.remote {
+					f.probe = -1
+				}
+			case !tcp && sa != f.remote && len(payload) >= 1200 && payload[0]&0xc0 == 0xc0 && (payload[1]|payload[2]|payload[3]|payload[4]) != 0:
+				f.done = false
+			}
+			continue
+		}
+		if f.done {
+			continue
+		}
+		fromRemote := sa == f.remote
+		if f.probe == -1 {
+			if !fromRemote && syn && ack {
+				f.probe = (ts - f.first) / 1e3 * 1e3
+				if f.probe == -1 {
+					f.done = true
+				}
+			}
+			continue
+		}
+		if !fromRemote || tcp && syn && !ack {
+			continue
+		}
+		f.done = true
+		d := ts - f.first - f.probe
+		if d <= 0 {
+			continue
+		}
+		us := uint32((d + 999) / 1e3)
+		if !tcp {
+			quic++
+		}
+		if old, ok := best[f.remote]; !ok || us < old {
+			best[f.remote] = us
+		}
+	}
+	return best, quic
+}
+
+// epochNanos parses tshark's frame.time_epoch exactly.
+func epochNanos(t *testing.T, s string) int64 {
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		t.Fatalf("time %q", s)
+	}
+	frac = (frac + "000000000")[:9]
+	f, _ := strconv.ParseInt(frac, 10, 64)
+	return n*1e9 + f
+}
+
+// TestRTTAgainstTshark: the shortest round trip the pipeline measures per
+// remote address, on shared TCP and QUIC captures, equals the one computed
+// from tshark's timestamps of the same packets.
+func TestRTTAgainstTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed (CI installs it)")
+	}
+	root := testenv.SharedDir(t)
+	pol := testPolicy(t)
+	compared := map[string]int{}
+	for _, name := range rttCaptures {
+		file := filepath.Join(root, "pcaps", name)
+		want, quic := tsharkRTTs(t, pol, file)
+		compared["quic handshakes"] += quic
+		s := &collectSink{}
+		p := readAllSink(t, pol, s, file)
+		got := map[netip.Addr]uint32{}
+		for _, f := range s.flows {
+			if f.RTT <= 0 {
+				continue
+			}
+			a := f.Addr[f.Placement.Remote]
+			us := uint32(f.RTT / time.Microsecond)
+			if old, ok := got[a]; !ok || us < old {
+				got[a] = us
+			}
+		}
+		p.Close()
+		for a, us := range want {
+			if got[a] != us {
+				t.Errorf("%s: %s: round trip %d µs, tshark's timestamps give %d µs", name, a, got[a], us)
+			}
+			compared[strings.SplitN(name, "/", 2)[0]]++
+		}
+		for a, us := range got {
+			if _, ok := want[a]; !ok {
+				t.Errorf("%s: %s: round trip %d µs measured, none in tshark's packets", name, a, us)
+			}
+		}
+	}
+	t.Logf("remote addresses compared: %v", compared)
+	if compared["ja4"] < 3 || compared["ndpi"] < 3 || compared["mobile"] < 5 || compared["quic handshakes"] < 5 {
+		t.Errorf("too few round trips compared: %v", compared)
+	}
+}
+
+// readAllSink is readAll with a sink of ended flows.
+func readAllSink(t *testing.T, pol *Policy, s Sink, file string) *Pipeline {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Workers = 2
+	cfg.Flow.MaxFlows = 1 << 14
+	cfg.Sink, cfg.SinkQueue, cfg.SinkWait = s, 1024, true
+	p, err := New(cfg, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.NewDispatcher(-1)
+	src, err := capture.OpenFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for {
+		data, lt, ts, err := src.Next()
+		if err != nil {
+			break
+		}
+		d.Frame(data, lt, ts)
+	}
+	d.Send()
+	p.Finish()
+	return p
+}

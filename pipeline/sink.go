@@ -121,8 +121,14 @@ type Endpoint struct {
 	EgressPackets, IngressPackets uint64
 	TransitBytes, TransitPackets  uint64
 	Flows                         uint64
-	nameSource                    names.Source
-	nameFirst, appFirst           int64 // start of the flow that gave Name, App
+	// Country and Basis are the placement's (of the flow with the
+	// shortest round trip), DBCountry the database's; MinRTT is the
+	// shortest round trip measured, 0 if none was.
+	Basis               place.Basis
+	DBCountry           string
+	MinRTT              time.Duration
+	nameSource          names.Source
+	nameFirst, appFirst int64 // start of the flow that gave Name, App
 }
 
 // offerName offers the name of a flow that started at first. A name the
@@ -184,10 +190,14 @@ func (t *EndpointTotals) Flow(f *EndedFlow) {
 		if len(t.m) >= t.max {
 			ep = &t.Other
 		} else {
-			ep = &Endpoint{Addr: remote, Country: f.Geo.Country, Org: f.Geo.Org, Provider: pl.Provider, ASN: f.Geo.ASN}
+			ep = &Endpoint{Addr: remote, Country: pl.Country, Basis: pl.Basis, DBCountry: f.Geo.Country, Org: f.Geo.Org, Provider: pl.Provider, ASN: f.Geo.ASN}
 			t.m[remote] = ep
 			t.list = append(t.list, ep)
 		}
+	}
+	if f.RTT > 0 && (ep.MinRTT == 0 || f.RTT < ep.MinRTT) {
+		// The best informed placement: the one with the shortest round trip.
+		ep.MinRTT, ep.Country, ep.Basis = f.RTT, pl.Country, pl.Basis
 	}
 	ep.offerName(f.Name, f.NameSource, f.First)
 	ep.offerApp(pl.App, f.First)

@@ -168,7 +168,7 @@ func TestEndpointTotalsOrder(t *testing.T) {
 		flowOf(1, "a.example", names.SourceDNS, apps.Unknown, 30),
 		flowOf(4, "", names.SourceNone, "first-known", 40),
 	}
-	want := Endpoint{Addr: s, Name: "a.example", App: "late", Country: "US", EgressBytes: 100, EgressPackets: 4, Flows: 4}
+	want := Endpoint{Addr: s, Name: "a.example", App: "late", Country: "US", DBCountry: "US", EgressBytes: 100, EgressPackets: 4, Flows: 4}
 	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}} {
 		tot := NewEndpointTotals(10)
 		for _, i := range order {

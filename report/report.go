@@ -49,29 +49,38 @@ type Endpoint struct {
 	ASN      uint32 `json:"asn"`
 	Org      string `json:"org"`
 	Provider string `json:"provider"`
-	Egress   Counts `json:"egress"`
-	Ingress  Counts `json:"ingress"`
-	Transit  Counts `json:"transit"`
+	// Basis says how Country was decided; DBCountry is the database's.
+	Basis     string   `json:"basis"`
+	DBCountry string   `json:"database_country"`
+	MinRTTMs  *float64 `json:"min_rtt_ms,omitempty"` // shortest handshake round trip
+	Egress    Counts   `json:"egress"`
+	Ingress   Counts   `json:"ingress"`
+	Transit   Counts   `json:"transit"`
 }
 
 // Report is the summary of a read.
 type Report struct {
-	Files          []string   `json:"files"`
-	PacketsRead    uint64     `json:"packets_read"`
-	Placed         Counts     `json:"placed"`
-	Internal       Counts     `json:"internal"`
-	Skipped        []Row      `json:"skipped"`       // packets by reason
-	DecodeErrors   []Row      `json:"decode_errors"` // packets by reason
-	ByDirection    []Row      `json:"by_direction"`
-	ByCountry      []Row      `json:"by_country"`
-	ByProvider     []Row      `json:"by_provider"`
-	ByOrg          []Row      `json:"by_org"`
-	ByApp          []Row      `json:"by_app"`
-	ByNameSource   []Row      `json:"by_name_source"`
-	HomeRegion     []string   `json:"home_region"`
-	EgressBytes    uint64     `json:"egress_bytes"`
-	EgressAbroad   uint64     `json:"egress_abroad_bytes"`
-	AbroadShare    *float64   `json:"egress_abroad_share"` // null without a home region
+	Files        []string `json:"files"`
+	PacketsRead  uint64   `json:"packets_read"`
+	Placed       Counts   `json:"placed"`
+	Internal     Counts   `json:"internal"`
+	Skipped      []Row    `json:"skipped"`       // packets by reason
+	DecodeErrors []Row    `json:"decode_errors"` // packets by reason
+	ByDirection  []Row    `json:"by_direction"`
+	ByCountry    []Row    `json:"by_country"`
+	ByProvider   []Row    `json:"by_provider"`
+	ByOrg        []Row    `json:"by_org"`
+	ByApp        []Row    `json:"by_app"`
+	ByNameSource []Row    `json:"by_name_source"`
+	HomeRegion   []string `json:"home_region"`
+	EgressBytes  uint64   `json:"egress_bytes"`
+	EgressAbroad uint64   `json:"egress_abroad_bytes"`
+	AbroadShare  *float64 `json:"egress_abroad_share"` // null without a home region
+	// EgressByBasis and AbroadByBasis split the egress and the egress
+	// abroad by how their place was decided (database, rtt, contradicted,
+	// anycast).
+	EgressByBasis  []Row      `json:"egress_by_basis"`
+	AbroadByBasis  []Row      `json:"egress_abroad_by_basis"`
 	Endpoints      []Endpoint `json:"endpoints"`
 	OtherEndpoints *Endpoint  `json:"other_endpoints,omitempty"`
 	FlowsEvicted   []Row      `json:"flows_evicted"`
@@ -109,7 +118,7 @@ func (m tally) add(k string, b, n uint64) {
 // addPlaced sums the placed series by direction, country, provider and app,
 // and the egress that left the home region.
 func (r *Report) addPlaced(labels []metrics.Labels, t *metrics.Totals) {
-	byDir, byCountry, byProvider, byApp := tally{}, tally{}, tally{}, tally{}
+	byDir, byCountry, byProvider, byApp, byBasis, abroadByBasis := tally{}, tally{}, tally{}, tally{}, tally{}, tally{}
 	for id := 1; id < len(labels); id++ {
 		b, n := t.Bytes[id], t.Packets[id]
 		if n == 0 {
@@ -124,12 +133,15 @@ func (r *Report) addPlaced(labels []metrics.Labels, t *metrics.Totals) {
 		byApp.add(l.App, b, n)
 		if l.Direction == egress {
 			r.EgressBytes += b
+			byBasis.add(l.Basis, b, n)
 			if l.Region == abroad {
 				r.EgressAbroad += b
+				abroadByBasis.add(l.Basis, b, n)
 			}
 		}
 	}
 	r.ByDirection, r.ByCountry, r.ByProvider, r.ByApp = rows(byDir), rows(byCountry), rows(byProvider), rows(byApp)
+	r.EgressByBasis, r.AbroadByBasis = rows(byBasis), rows(abroadByBasis)
 }
 
 // addAccounting fills what was read and not placed: internal traffic,
@@ -205,7 +217,14 @@ func endpoint(ep *pipeline.Endpoint) Endpoint {
 	if ep.Addr.IsValid() {
 		addr = ep.Addr.String()
 	}
+	dbCountry := cmp.Or(ep.DBCountry, place.CountryUnknown)
+	var rtt *float64
+	if ep.MinRTT > 0 {
+		ms := float64(ep.MinRTT) / 1e6
+		rtt = &ms
+	}
 	return Endpoint{Address: addr, Name: ep.Name, App: app, Country: country, ASN: ep.ASN, Org: ep.Org, Provider: ep.Provider,
+		Basis: ep.Basis.String(), DBCountry: dbCountry, MinRTTMs: rtt,
 		Egress: Counts{ep.EgressBytes, ep.EgressPackets}, Ingress: Counts{ep.IngressBytes, ep.IngressPackets},
 		Transit: Counts{ep.TransitBytes, ep.TransitPackets}}
 }
@@ -257,6 +276,8 @@ func (r *Report) WriteTable(w io.Writer, rowsPerTable int) error {
 			share = fmt.Sprintf("%.1f%%", *r.AbroadShare*100)
 		}
 		fmt.Fprintf(w, "\negress leaving the home region (%s): %s of %s egress (%s)\n", strings.Join(r.HomeRegion, ","), human(r.EgressAbroad), human(r.EgressBytes), share)
+		writeBasis(w, "egress abroad", r.AbroadByBasis)
+		writeBasis(w, "all egress", r.EgressByBasis)
 	} else {
 		fmt.Fprintf(w, "\nno home region set (--geo.home-region): every region label is \"unknown\"\n")
 	}
@@ -286,7 +307,7 @@ func (r *Report) WriteTable(w io.Writer, rowsPerTable int) error {
 	if len(r.Endpoints) > 0 {
 		fmt.Fprintf(w, "\ntop remote endpoints\n")
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintf(tw, "  address\tname\tapp\tcountry\tprovider\torg\tegress\tingress\t\n")
+		fmt.Fprintf(tw, "  address\tname\tapp\tcountry\tbasis\tmin rtt\tprovider\torg\tegress\tingress\t\n")
 		for i, ep := range r.Endpoints {
 			if rowsPerTable > 0 && i == rowsPerTable {
 				break
@@ -295,11 +316,28 @@ func (r *Report) WriteTable(w io.Writer, rowsPerTable int) error {
 			if name == "" {
 				name = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", ep.Address, name, ep.App, ep.Country, ep.Provider, ep.Org, human(ep.Egress.Bytes), human(ep.Ingress.Bytes))
+			rtt := "-"
+			if ep.MinRTTMs != nil {
+				rtt = fmt.Sprintf("%.1f ms", *ep.MinRTTMs)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", ep.Address, name, ep.App, ep.Country, ep.Basis, rtt, ep.Provider, ep.Org, human(ep.Egress.Bytes), human(ep.Ingress.Bytes))
 		}
 		tw.Flush()
 	}
 	return nil
+}
+
+// writeBasis writes one line splitting bytes by the basis of their
+// placement.
+func writeBasis(w io.Writer, what string, rows []Row) {
+	if len(rows) == 0 {
+		return
+	}
+	parts := make([]string, len(rows))
+	for i, row := range rows {
+		parts[i] = row.Key + " " + human(row.Bytes)
+	}
+	fmt.Fprintf(w, "  %s by basis: %s\n", what, strings.Join(parts, ", "))
 }
 
 func human(b uint64) string {

@@ -201,14 +201,18 @@ func TestBuild(t *testing.T) {
 		t.Errorf("abroad share %v, want %v", r.AbroadShare, want)
 	}
 	wantEPs := []Endpoint{
-		{Address: "203.0.113.5", Name: "www.tiktok.com", App: "tiktok", Country: "US", ASN: 64500, Org: "Example US", Provider: "other", Egress: c.egressUS, Ingress: c.ingressUS},
-		{Address: "198.51.100.9", App: "unknown", Country: "DE", ASN: 64501, Org: "Example DE", Provider: "other", Egress: c.egressDE},
+		{Address: "203.0.113.5", Name: "www.tiktok.com", App: "tiktok", Country: "US", ASN: 64500, Org: "Example US", Provider: "other", Basis: "database", DBCountry: "US", Egress: c.egressUS, Ingress: c.ingressUS},
+		{Address: "198.51.100.9", App: "unknown", Country: "DE", ASN: 64501, Org: "Example DE", Provider: "other", Basis: "database", DBCountry: "DE", Egress: c.egressDE},
 	}
 	if d := gocmp.Diff(r.Endpoints, wantEPs); d != "" {
 		t.Errorf("endpoints (-got +want)\n%s", d)
 	}
 	if r.OtherEndpoints != nil {
 		t.Errorf("other endpoints %+v, want none", r.OtherEndpoints)
+	}
+	// Without a site every byte is placed by the database.
+	if want := []Row{{Key: "database", Counts: c.egressUS}}; !gocmp.Equal(r.AbroadByBasis, want) {
+		t.Errorf("abroad by basis %+v, want %+v", r.AbroadByBasis, want)
 	}
 	// top limits the endpoints listed, not the totals.
 	if top := Build(p, nil, []string{"DE"}, 1); len(top.Endpoints) != 1 || top.Endpoints[0].Address != "203.0.113.5" || top.Placed != r.Placed {

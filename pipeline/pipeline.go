@@ -64,6 +64,7 @@ type Pipeline struct {
 	series    *metrics.Series
 	nameCache *names.Cache
 	nameStats *names.Stats
+	rtts      *rttTable // shortest round trip per remote address
 	policy    atomic.Pointer[Policy]
 	workers   []*Worker
 	shard     *metrics.Shard  // the pipeline's own counters (sweep timeouts)
@@ -91,6 +92,7 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 		cfg.Workers = 1
 	}
 	p := &Pipeline{
+		rtts:      new(rttTable),
 		cfg:       cfg,
 		series:    metrics.NewSeries(cfg.SeriesLimit, cfg.ASNLabel),
 		nameStats: &names.Stats{},

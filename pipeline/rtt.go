@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
@@ -105,40 +106,47 @@ func rttAnswer(e *flow.Entry, p *capture.Packet, side int) uint32 {
 	return us
 }
 
-// rttSlots is the size of a worker's table of the shortest round trip per
-// remote address: direct-mapped, a newer address takes an older one's slot.
-const rttSlots = 1 << 14
-
-type rttSlot struct {
-	addr [16]byte
-	us   uint32 // 0: empty
-}
+// rttSlots is the size of the table of the shortest round trip per remote
+// address: direct-mapped, a newer address takes an older one's slot.
+const rttSlots = 1 << 16
 
 // rttTable keeps the shortest round trip measured per remote address, so
-// that flows without a handshake of their own (caught mid-way, or UDP)
-// are placed with one. A worker's own, without locks.
-type rttTable [rttSlots]rttSlot
+// that flows without a handshake of their own (DNS, other UDP, TCP caught
+// mid-way) are placed with one. It is shared by the workers (a flow to an
+// address lands on any worker) and lock-free: a slot is one atomic word,
+// a 32-bit tag of the address's hash and the round trip in µs. Two
+// addresses share a tag and a slot with a probability of 2^-32 per lookup.
+// Written once per handshake, read once per placement: never per packet.
+type rttTable [rttSlots]atomic.Uint64
 
-func rttIndex(a *[16]byte) uint32 {
+func rttHash(a *[16]byte) (slot uint32, tag uint64) {
 	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(a[0:])^bits.RotateLeft64(binary.LittleEndian.Uint64(a[8:]), 29), 0x9E3779B97F4A7C15)
-	return uint32(hi^lo) & (rttSlots - 1)
+	h := hi ^ lo
+	return uint32(h) & (rttSlots - 1), (h >> 32) << 32
 }
 
 // note records a round trip of us µs to a.
 func (t *rttTable) note(a *[16]byte, us uint32) {
-	s := &t[rttIndex(a)]
-	if s.addr != *a || s.us == 0 || us < s.us {
-		s.addr, s.us = *a, us
+	i, tag := rttHash(a)
+	for {
+		old := t[i].Load()
+		if old&^0xffffffff == tag && uint32(old) != 0 && uint32(old) <= us {
+			return
+		}
+		if t[i].CompareAndSwap(old, tag|uint64(us)) {
+			return
+		}
 	}
 }
 
 // min returns the shortest round trip to a, 0 if none is known.
 func (t *rttTable) min(a *[16]byte) uint32 {
-	s := &t[rttIndex(a)]
-	if s.addr != *a {
+	i, tag := rttHash(a)
+	v := t[i].Load()
+	if v&^0xffffffff != tag {
 		return 0
 	}
-	return s.us
+	return uint32(v)
 }
 
 // flowRTT returns the round trip a flow is placed with: the shortest known
@@ -148,7 +156,7 @@ func (w *Worker) flowRTT(e *flow.Entry) time.Duration {
 	if remoteSide(e) == flow.BtoA {
 		a = &e.Key.B
 	}
-	us := w.rtts.min(a)
+	us := w.p.rtts.min(a)
 	if own := e.RTT; own&rttWait == 0 && own != 0 && (us == 0 || own < us) {
 		us = own
 	}
@@ -160,9 +168,9 @@ func (w *Worker) flowRTT(e *flow.Entry) time.Duration {
 // when it is not placed yet).
 func (w *Worker) measured(e *flow.Entry, us uint32) {
 	if remoteSide(e) == flow.BtoA {
-		w.rtts.note(&e.Key.B, us)
+		w.p.rtts.note(&e.Key.B, us)
 	} else {
-		w.rtts.note(&e.Key.A, us)
+		w.p.rtts.note(&e.Key.A, us)
 	}
 	if e.Flags&flagPlaced != 0 {
 		w.shard.ObserveRTT(w.placedRegion(e), us)

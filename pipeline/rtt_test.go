@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/flow"
 	"github.com/borderwatch/borderwatch/internal/testenv"
+	"github.com/borderwatch/borderwatch/metrics"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // rttCaptures are shared captures with TCP and QUIC handshakes between
@@ -226,4 +229,117 @@ func readAllSink(t *testing.T, pol *Policy, s Sink, file string) *Pipeline {
 	d.Send()
 	p.Finish()
 	return p
+}
+
+// rttPipeline is a one-worker pipeline with the site in Frankfurt, the EU
+// as home and docPolicy's databases (203.0.113.0/24 in the US).
+func rttPipeline(t *testing.T, s Sink) (*Pipeline, *Worker) {
+	pol := docPolicy(t, "DE", "FR", "NL", "BE", "LU", "AT", "PL", "CZ", "DK")
+	site, err := place.NewSite(50.11, 8.68, pol.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol.Site = site
+	cfg := DefaultConfig()
+	cfg.Flow = flow.Config{MaxFlows: 64, IdleTimeout: 10 * time.Second, ActiveTimeout: 60 * time.Second}
+	cfg.Sink, cfg.SinkQueue, cfg.SinkWait = s, 64, true
+	p, err := New(cfg, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	w := p.workers[0]
+	w.refreshPolicy()
+	return p, w
+}
+
+// TestWorkerRTT: the state machine of rtt.go on hand-made handshakes, and
+// what the round trip does to placement.
+func TestWorkerRTT(t *testing.T) {
+	s := &collectSink{}
+	p, w := rttPipeline(t, s)
+	const ms = int64(time.Millisecond)
+	tcp := func(src, dst string, sport, dport uint16, flags uint8, ts int64) {
+		pk := testPacket(src, dst, sport, dport, 60, ts)
+		pk.TCPFlags = flags
+		w.Handle(&pk)
+	}
+	const syn, synack, ack = capture.FlagSYN, capture.FlagSYN | capture.FlagACK, capture.FlagACK
+	cli, us := "192.168.1.10", "203.0.113.5"
+	// 1. Local client, SYN retransmitted after 1 s: the first SYN is the
+	// probe (a later one could make the round trip too short).
+	far := "203.0.113.6"
+	tcp(cli, far, 40000, 443, syn, 10*ms)
+	tcp(cli, far, 40000, 443, syn, 1010*ms)
+	tcp(far, cli, 443, 40000, synack, 1012*ms)
+	tcp(cli, far, 40000, 443, ack, 1013*ms)
+	// 2. Local server: SYN/ACK (1 ms after the client's SYN) to the
+	// remote client's ACK 1.5 ms later.
+	tcp(us, cli, 50000, 22, syn, 100*ms)
+	tcp(us, cli, 50000, 22, syn, 100*ms+500_000) // the client's SYN again: not an answer
+	tcp(cli, us, 22, 50000, synack, 101*ms)
+	tcp(us, cli, 50000, 22, ack, 102*ms+500_000)
+	// 3. A flow caught mid-way: no handshake of its own.
+	tcp(cli, "203.0.113.9", 40001, 443, ack, 10*ms)
+	tcp("203.0.113.9", cli, 443, 40001, ack, 11*ms)
+	// 4. A QUIC Initial answered after 1 ms.
+	initial := testPacket(cli, "203.0.113.7", 40002, 443, 1228, 20*ms)
+	initial.Proto = 17
+	initial.Payload = append([]byte{0xc3, 0, 0, 0, 1}, make([]byte, 1195)...)
+	w.Handle(&initial)
+	answer := testPacket("203.0.113.7", cli, 443, 40002, 1228, 21*ms)
+	answer.Proto, answer.Payload = 17, []byte{0xc1, 0, 0, 0, 1}
+	w.Handle(&answer)
+	// 5. A UDP flow to the QUIC server's address, later: no handshake,
+	// placed with the address's round trip.
+	dns := testPacket(cli, "203.0.113.7", 40003, 53, 80, 30*ms)
+	dns.Proto = 17
+	w.Handle(&dns)
+	p.Finish()
+
+	got := map[string]EndedFlow{}
+	for _, f := range s.flows {
+		got[f.Addr[0].String()+" "+strconv.Itoa(int(f.Port[0]))+" "+strconv.Itoa(int(f.Port[1]))] = f
+	}
+	for _, tc := range []struct {
+		key            string
+		rtt            time.Duration
+		country, basis string
+	}{
+		{"192.168.1.10 40000 443", 1002 * time.Millisecond, "US", "database"}, // 1 s proves nothing
+		{"192.168.1.10 22 50000", 1500 * time.Microsecond, "DE", "contradicted"},
+		{"192.168.1.10 40001 443", 0, "US", "database"},
+		{"192.168.1.10 40002 443", time.Millisecond, "DE", "contradicted"},
+		{"192.168.1.10 40003 53", time.Millisecond, "DE", "contradicted"},
+	} {
+		f, ok := got[tc.key]
+		if !ok {
+			t.Errorf("%s: no ended flow in %v", tc.key, got)
+			continue
+		}
+		if f.RTT != tc.rtt || f.Placement.Country != tc.country || f.Placement.Basis.String() != tc.basis {
+			t.Errorf("%s: rtt %v %s %s, want %v %s %s", tc.key, f.RTT, f.Placement.Country, f.Placement.Basis, tc.rtt, tc.country, tc.basis)
+		}
+	}
+	// The metrics: the histogram has the three handshakes (1 s abroad,
+	// 1 and 1.5 ms home), the bytes
+	// placed with a round trip are the flows 1, 2, 4 and 5.
+	tot := metrics.SumShards(p.Shards(), len(p.Series().Labels()))
+	var n uint64
+	for r := range tot.RTT {
+		for _, c := range tot.RTT[r] {
+			n += c
+		}
+	}
+	if n != 3 || tot.RTT[place.Abroad][11] != 1 || tot.RTT[place.Home][1] != 1 || tot.RTT[place.Home][2] != 1 {
+		t.Errorf("%d round trips in the histogram, want 3: %v", n, tot.RTT)
+	}
+	if want := uint64(4*60 + 4*60 + 2*1228 + 80); tot.RTTBytes != want {
+		t.Errorf("bytes placed with a round trip %d, want %d", tot.RTTBytes, want)
+	}
+	for _, l := range p.Series().Labels()[1:] {
+		if l.Country == "US" && l.Region != "abroad" || l.Basis == "contradicted" && (l.Country != "DE" || l.Region != "home") {
+			t.Errorf("series %+v", l)
+		}
+	}
 }

@@ -72,7 +72,6 @@ type Worker struct {
 	policy      *Policy
 	input       Input              // of the batch being handled
 	dnsPorts    [65536 / 64]uint64 // bitset
-	rtts        rttTable
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/borderwatch/borderwatch/pipeline"
 	"github.com/borderwatch/borderwatch/report"
 	"github.com/prometheus/common/version"
 )
@@ -83,4 +85,29 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// daemonReportTop bounds the rows of the daemon's report tables that are
+// cut by --top in read.
+const daemonReportTop = 50
+
+// daemonReport writes the HTML report of the daemon's current counts, with
+// the settings in effect (after any reload). The daemon keeps no
+// per-endpoint totals: the page says that those sections are unavailable.
+func daemonReport(o *options, p *pipeline.Pipeline, rl *reloader, since time.Time) func(io.Writer) error {
+	var src []string
+	if len(o.interfaces) > 0 {
+		src = append(src, "live capture on "+strings.Join(o.interfaces, ", "))
+	}
+	if len(o.files) > 0 {
+		src = append(src, "capture files "+strings.Join(o.files, ", "))
+	}
+	source := "the running daemon's " + strings.Join(src, " and ")
+	return func(w io.Writer) error {
+		st := rl.settings()
+		r := report.Build(p, o.files, st.home, daemonReportTop)
+		info := pageInfo(o, st, source)
+		info.Live, info.Since = true, since
+		return r.WriteHTML(w, info)
+	}
 }

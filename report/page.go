@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/borderwatch/borderwatch/geo"
 )
@@ -67,6 +69,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"deref": func(v *float64) float64 { return *v },
 	"join":  strings.Join,
+	"wire":  wire,
 }).Parse(pageHTML))
 
 // pct is part of whole in percent, one decimal ("–" for an empty whole).
@@ -318,4 +321,30 @@ func newMatrix(r *Report, d *detail) matrix {
 		m.Rows = append(m.Rows, row)
 	}
 	return m
+}
+
+// wireMax is the longest name shown whole; a longer one is cut and says
+// by how much.
+const wireMax = 120
+
+// wire shows a name from the wire (SNI, Host, DNS, AS organisation) as
+// plain text: control, format and bidirectional characters (an RTL
+// override would reorder what follows it) are shown as their code point,
+// and a very long name is cut. html/template escapes the rest.
+func wire(s string) string {
+	var b strings.Builder
+	n := 0
+	for i, r := range s {
+		if n == wireMax {
+			fmt.Fprintf(&b, "… (%d more bytes)", len(s)-i)
+			break
+		}
+		n++
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			fmt.Fprintf(&b, "[U+%04X]", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

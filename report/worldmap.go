@@ -87,7 +87,9 @@ var mapCountries = sync.OnceValues(func() (map[string]*mapCountry, error) {
 		var b strings.Builder
 		b.WriteString(c.Path)
 		for _, ring := range s.Rings {
-			appendRing(&b, c, ring)
+			for _, piece := range splitAntimeridian(ring) {
+				appendRing(&b, c, piece)
+			}
 		}
 		c.Path = b.String()
 	}
@@ -254,4 +256,58 @@ func newWorldMap(d *detail, home []string) (*worldMap, error) {
 		}
 	}
 	return m, nil
+}
+
+// splitAntimeridian returns the ring as is, or, when it crosses the
+// antimeridian (a jump of more than 180° of longitude between two points,
+// which would draw a line across the whole map), its parts on either side,
+// each clipped at ±180° and moved back into range.
+func splitAntimeridian(ring [][2]float64) [][][2]float64 {
+	un := make([][2]float64, len(ring))
+	shift, lo, hi := 0.0, 0.0, 0.0
+	for i, p := range ring {
+		if i > 0 {
+			switch d := p[0] - ring[i-1][0]; {
+			case d > 180:
+				shift -= 360
+			case d < -180:
+				shift += 360
+			}
+		}
+		un[i] = [2]float64{p[0] + shift, p[1]}
+		lo, hi = math.Min(lo, un[i][0]), math.Max(hi, un[i][0])
+	}
+	if lo >= -180 && hi <= 180 {
+		return [][][2]float64{ring}
+	}
+	var out [][][2]float64
+	for k := math.Floor((lo + 180) / 360); k <= math.Floor((hi+180)/360); k++ {
+		left, right := -180+360*k, 180+360*k
+		part := clipLon(clipLon(un, left, true), right, false)
+		for i := range part {
+			part[i][0] -= 360 * k
+		}
+		if len(part) >= 3 {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// clipLon clips a ring to the half-plane lon >= at (keepAbove) or lon <=
+// at (Sutherland-Hodgman).
+func clipLon(ring [][2]float64, at float64, keepAbove bool) [][2]float64 {
+	in := func(p [2]float64) bool { return (p[0] >= at) == keepAbove || p[0] == at }
+	var out [][2]float64
+	for i, p := range ring {
+		q := ring[(i+len(ring)-1)%len(ring)]
+		if in(p) != in(q) {
+			t := (at - q[0]) / (p[0] - q[0])
+			out = append(out, [2]float64{at, q[1] + t*(p[1]-q[1])})
+		}
+		if in(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

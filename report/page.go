@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/metrics"
 )
 
 // PageInfo is what the HTML page says about where its numbers come from,
@@ -238,16 +239,30 @@ func providerRows(r *Report, d *detail) ([]providerRow, []Row) {
 	return out, rows(ops)
 }
 
-// namingRows is the traffic by name source, "none" included, and the
-// bytes with a name.
+// namingRows is the traffic by name source, every source in order and
+// "none" included, and the bytes with a name.
 func namingRows(r *Report) ([]Row, uint64) {
-	var named uint64
+	by := map[string]Row{}
 	for _, n := range r.ByNameSource {
-		if n.Key != "none" {
-			named += n.Bytes
+		by[n.Key] = n
+	}
+	var out []Row
+	var named uint64
+	order := []string{"sni", "quic", "http", "dns"}
+	for _, name := range metrics.NameSourceNames {
+		if !slices.Contains(order, name) && name != "none" {
+			order = append(order, name)
 		}
 	}
-	return r.ByNameSource, named
+	for _, name := range append(order, "none") {
+		row := by[name]
+		row.Key = name
+		out = append(out, row)
+		if name != "none" {
+			named += row.Bytes
+		}
+	}
+	return out, named
 }
 
 // groupRow is a client group: its egress, the share abroad, and the apps

@@ -2,11 +2,15 @@ package report
 
 import (
 	"bytes"
+	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/geo/geotest"
 	"golang.org/x/net/html"
 )
 
@@ -213,5 +217,49 @@ func TestWire(t *testing.T) {
 		if got := wire(in); got != want {
 			t.Errorf("wire(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestHTMLHostileCapture: end to end, a capture whose HTTP Host attacks
+// markup (the name parser refuses it: the flow has no name) and an AS
+// database whose organisation does (a user's database is input too):
+// the page shows the organisation as text and has no script.
+func TestHTMLHostileCapture(t *testing.T) {
+	const org = "<script>alert(1)</script> \"Evil\" Corp\u202Egnp.exe"
+	pol := policy(t, "DE")
+	dir := t.TempDir()
+	country, asn := filepath.Join(dir, "country.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geotest.WriteCountry(country, map[netip.Prefix]string{netip.MustParsePrefix("203.0.113.0/24"): "US"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := geotest.WriteASN(asn, map[netip.Prefix]geotest.AS{netip.MustParsePrefix("203.0.113.0/24"): {Number: 64500, Org: org}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := geo.Open(geo.Config{CountryDB: country, ASNDB: asn, CacheSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Close() })
+	pol.Geo = res
+	c := &sentCapture{}
+	req := "GET / HTTP/1.1\r\nHost: <script>alert(1)</script>\r\n\r\n"
+	c.frames = append(c.frames, ipFrame(t, client, usServer, false, []byte(req)), ipFrame(t, usServer, client, false, make([]byte, 500)))
+	c.ts = []int64{1_700_000_000_000_000_000, 1_700_000_000_001_000_000}
+	p := run(t, pol, c, 1<<10)
+	r := Build(p, []string{"hostile.pcap"}, []string{"DE"}, 0)
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf, testInfo()); err != nil {
+		t.Fatal(err)
+	}
+	doc := parsePage(t, buf.Bytes())
+	checkSelfContained(t, doc, buf.Bytes())
+	found := false
+	walk(doc, func(n *html.Node) {
+		if n.Data == "td" && text(n) == wire(org) {
+			found = true
+		}
+	})
+	if !found || len(r.Endpoints) != 1 || r.Endpoints[0].Org != org {
+		t.Errorf("organisation %q not shown as text (endpoints %+v)", org, r.Endpoints)
 	}
 }

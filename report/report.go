@@ -84,6 +84,8 @@ type Report struct {
 	Endpoints      []Endpoint `json:"endpoints"`
 	OtherEndpoints *Endpoint  `json:"other_endpoints,omitempty"`
 	FlowsEvicted   []Row      `json:"flows_evicted"`
+
+	detail *detail // for the HTML page (not in the JSON)
 }
 
 // Build summarises p, which must be finished (pipeline.Finish). top limits
@@ -119,6 +121,8 @@ func (m tally) add(k string, b, n uint64) {
 // and the egress that left the home region.
 func (r *Report) addPlaced(labels []metrics.Labels, t *metrics.Totals) {
 	byDir, byCountry, byProvider, byApp, byBasis, abroadByBasis := tally{}, tally{}, tally{}, tally{}, tally{}, tally{}
+	r.detail = newDetail()
+	r.detail.overflow = t.Overflow
 	for id := 1; id < len(labels); id++ {
 		b, n := t.Bytes[id], t.Packets[id]
 		if n == 0 {
@@ -131,6 +135,7 @@ func (r *Report) addPlaced(labels []metrics.Labels, t *metrics.Totals) {
 		byCountry.add(l.Country, b, n)
 		byProvider.add(l.Provider, b, n)
 		byApp.add(l.App, b, n)
+		r.detail.add(&l, b, n)
 		if l.Direction == egress {
 			r.EgressBytes += b
 			byBasis.add(l.Basis, b, n)

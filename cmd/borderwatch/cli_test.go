@@ -254,7 +254,7 @@ func TestFlagValues(t *testing.T) {
 		{"names.dns-port", common, []string{"-1", "0", "65536", "70000", "", "dns"}, []string{"1", "65535", "5353"}, "from 1 to 65535"},
 		{"top", []string{"read"}, []string{"-1", "1000001", "", "all"}, []string{"0", "1000000"}, "from 0 to 1000000"},
 		{"report.max-endpoints", []string{"read"}, []string{"-1", "0", "67108865", "", "x"}, []string{"1024", "67108864"}, "from 1 to 67108864"},
-		{"format", []string{"read"}, []string{"", "xml", "-"}, []string{"json"}, "one of table, json, prometheus"},
+		{"format", []string{"read"}, []string{"", "xml", "-"}, []string{"json"}, "one of table, json, html, prometheus"},
 		{"progress", []string{"read"}, []string{"", "sometimes"}, []string{"never"}, "one of auto, always, never"},
 		{"capture.file-rate", []string{"run"}, []string{"-1", "0.001", "1e10", "NaN", "Inf", "-Inf", "", "fast"}, nil, "0 (as fast as possible) or packets per second from 0.01 to 1e9"},
 		{"capture.snaplen", []string{"run"}, []string{"-1", "0", "63", "262145", ""}, nil, "from 64 to 262144"},

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/borderwatch/borderwatch/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +39,8 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 	rl := newReloader(o, p, st, logger, reg)
 
 	var ready atomic.Bool
-	ws, err := newWebServer(webConfig{metricPath: o.metricPath, gatherer: gatherer, ready: &ready, lifecycle: o.lifecycle, reload: rl.reload, logger: logger})
+	ws, err := newWebServer(webConfig{metricPath: o.metricPath, gatherer: gatherer, ready: &ready, lifecycle: o.lifecycle, reload: rl.reload,
+		report: daemonReport(o, p, rl, time.Now()), logger: logger})
 	if err != nil {
 		logger.Error("web server", "err", err)
 		return 1

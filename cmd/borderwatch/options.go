@@ -106,7 +106,7 @@ func (o *options) addRun(c *kingpin.CmdClause) {
 
 func (o *options) addRead(c *kingpin.CmdClause) {
 	c.Arg("file", "Capture files (pcap, pcapng, optionally gzip-compressed; - for standard input).").Required().StringsVar(&o.readFiles)
-	enumFlag(c, "format", "Output: table (for people), json, or prometheus (the text exposition format, exactly what a scrape would return).", &o.format, "table", "json", "prometheus")
+	enumFlag(c, "format", "Output: table (for people), json, html (a self-contained data-residency report with a world map: borderwatch read --format html FILE > report.html), or prometheus (the text exposition format, exactly what a scrape would return).", &o.format, "table", "json", "html", "prometheus")
 	intFlag(c, "top", "Rows per breakdown and endpoints listed (0: all).", "20", &o.top, 0, maxTop)
 	intFlag(c, "report.max-endpoints", "Remote addresses tracked for the report (at least one per worker); the rest are summed as \"other\".", "1048576", &o.maxEndpoints, 1, maxEndpoints)
 	c.Flag("debug.cpu-profile", "Write a Go CPU profile of the read to this file.").Hidden().StringVar(&o.cpuProfile)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/borderwatch/borderwatch/pipeline"
 	"github.com/borderwatch/borderwatch/report"
@@ -24,6 +25,10 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 	pc := o.pipelineConfig(true)
 	pc.Endpoints = o.format != "prometheus"
 	pc.MaxEndpoints = o.maxEndpoints
+	var period report.Period
+	if o.format == "html" {
+		pc.Sink = &period
+	}
 	p, err := pipeline.New(pc, st.policy)
 	if err != nil {
 		fmt.Fprintf(stderr, "borderwatch: %v\n", err)
@@ -72,6 +77,15 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 	case "json":
 		r := report.Build(p, o.readFiles, st.home, o.top)
 		if err := r.WriteJSON(stdout); err != nil {
+			return 1
+		}
+	case "html":
+		r := report.Build(p, o.readFiles, st.home, o.top)
+		info := pageInfo(o, st, "capture files "+strings.Join(o.readFiles, ", "))
+		info.First, info.Last = period.Bounds()
+		info.EndpointsTracked = true
+		if err := r.WriteHTML(stdout, info); err != nil {
+			fmt.Fprintf(stderr, "borderwatch: writing the HTML report: %v\n", err)
 			return 1
 		}
 	default:

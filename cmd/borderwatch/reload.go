@@ -36,6 +36,13 @@ func newReloader(o *options, p *pipeline.Pipeline, st *settings, logger *slog.Lo
 	return r
 }
 
+// settings returns the settings in effect.
+func (r *reloader) settings() *settings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
 // reload reloads and logs the result; the error returned is the logged one.
 func (r *reloader) reload() error {
 	err := r.reloadOnce()

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,7 +53,10 @@ const (
 
 // builtinPaths are the daemon's own endpoints; the telemetry path may not
 // take one of them (nor anything under /-/).
-var builtinPaths = []string{"/-/healthy", "/-/ready", "/-/reload"}
+var builtinPaths = []string{"/-/healthy", "/-/ready", "/-/reload", reportPath}
+
+// reportPath serves the HTML data-residency report of the current counts.
+const reportPath = "/report"
 
 // checkTelemetryPath says why p cannot be the path of /metrics.
 func checkTelemetryPath(p string) error {
@@ -100,7 +106,10 @@ type webConfig struct {
 	ready      *atomic.Bool
 	lifecycle  bool         // --web.enable-lifecycle: POST /-/reload
 	reload     func() error // logs its own failures
-	logger     *slog.Logger
+	// report writes the HTML report of the current counts; nil: no
+	// /report.
+	report func(w io.Writer) error
+	logger *slog.Logger
 }
 
 // webServer is the daemon's HTTP server with its limits.
@@ -160,12 +169,17 @@ func (ws *webServer) routes(c webConfig) (mux *http.ServeMux, err error) {
 		fmt.Fprintln(w, "Ready")
 	})
 	mux.Handle("/-/reload", reloadHandler(c.lifecycle, ws.reload(c.reload), c.logger))
+	links := []web.LandingLinks{{Address: c.metricPath, Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Readiness"}}
+	if c.report != nil {
+		mux.Handle(reportPath, reportHandler(c.report, ws.clients, scrapeWait, c.logger))
+		links = append(links, web.LandingLinks{Address: reportPath, Text: "Data-residency report (HTML)"})
+	}
 	if c.metricPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "borderwatch",
 			Description: "Where your traffic goes: bytes by remote country, AS, hosting provider and app, and how much leaves the home region.",
 			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: c.metricPath, Text: "Metrics"}, {Address: "/-/healthy", Text: "Health"}, {Address: "/-/ready", Text: "Readiness"}},
+			Links:       links,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("landing page: %w", err)
@@ -225,6 +239,41 @@ func reloadHandler(enabled bool, reload func() error, logger *slog.Logger) http.
 		}
 	})
 	return http.NewCrossOriginProtection().Handler(h)
+}
+
+// reportHandler serves the HTML report of the current counts: GET or
+// HEAD, in the client address' turns like a scrape (a report sums every
+// series and draws the map), rendered whole before it is sent so that a
+// failure is a 500, never half a page. The page fetches nothing, and its
+// Content-Security-Policy says so to the browser.
+func reportHandler(write func(io.Writer) error, perClient *clientLimiter, wait time.Duration, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		if !perClient.wait(r, wait) {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many requests from this address", http.StatusTooManyRequests)
+			return
+		}
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			logger.Error("writing the HTML report", "err", err)
+			http.Error(w, "error writing the report: see the daemon's log", http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Length", strconv.Itoa(buf.Len()))
+		if r.Method != http.MethodHead {
+			w.Write(buf.Bytes())
+		}
+	})
 }
 
 // webCollector exports the web server's own counters.

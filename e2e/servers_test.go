@@ -33,6 +33,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		return
+	case "relay":
+		if err := runRelay(); err != nil {
+			fmt.Fprintln(os.Stderr, "relay:", err)
+			os.Exit(1)
+		}
+		return
 	case "traffic":
 		if err := sendTraffic(); err != nil {
 			fmt.Fprintln(os.Stderr, "traffic:", err)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
@@ -293,6 +294,19 @@ func exportedSchema(t *testing.T) (schema, map[string]bool) {
 			}
 		}
 		sc[name] = ls
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			// Queried as its series: _bucket (with le), _sum and _count.
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				s := setOf()
+				for l := range ls {
+					s[l] = true
+				}
+				if suffix == "_bucket" {
+					s["le"] = true
+				}
+				sc[name+suffix], exported[name+suffix] = s, true
+			}
+		}
 	}
 	return sc, exported
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +45,12 @@ client_groups:
 	if err != nil {
 		t.Skipf("borderwatch cannot be built, skipping the end-to-end test: %v", err)
 	}
-	d := runDaemon(t, bin, "--config.file", cfg, "--capture.file-rate", "360",
-		"--capture.file", filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng"), "--capture.file", "../testdata/sample.pcap.gz")
+	files := []string{"--capture.file", filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng"), "--capture.file", "../testdata/sample.pcap.gz"}
+	d := runDaemon(t, bin, append([]string{"--config.file", cfg, "--capture.file-rate", "360"}, files...)...)
+	// A second instance knows its site: sites.pcapng was captured near
+	// Milan (a Milan VPN exit answers in 3.5 ms), so measured round trips
+	// overrule database countries (the basis label, the round-trip panels).
+	site := runDaemon(t, bin, append([]string{"--config.file", cfg, "--capture.file-rate", "360", "--geo.site-location", "45.46,9.19"}, files...)...)
 
 	promAddr := freeAddr(t)
 	rules, _ := filepath.Abs("rules")
@@ -57,7 +62,7 @@ rule_files: ["`+rules+`/*.yml"]
 scrape_configs:
   - job_name: borderwatch
     static_configs:
-      - targets: ["`+d.addr+`"]
+      - targets: ["`+d.addr+`", "`+site.addr+`"]
 `), 0o644)
 	prom := exec.Command(promBin, "--config.file", promCfg, "--storage.tsdb.path", filepath.Join(dir, "tsdb"),
 		"--web.listen-address", promAddr, "--log.level", "warn")
@@ -83,7 +88,7 @@ scrape_configs:
 	deadline := time.Now().Add(120 * time.Second)
 	for {
 		r, err := tryQuery(base, fmt.Sprintf(`count_over_time(borderwatch_packets_read_total[1m]) >= 8 and borderwatch_packets_read_total >= %d`, total))
-		if err == nil && r.Status == "success" && len(r.Data.Result) > 0 && firing(t, base, "BorderwatchDeniedDestination") {
+		if err == nil && r.Status == "success" && len(r.Data.Result) == 2 && firing(t, base, "BorderwatchDeniedDestination") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -122,6 +127,26 @@ scrape_configs:
 				t.Errorf("rule %s in group %s: health %q: %s", r.Name, g.Name, r.Health, r.LastError)
 			}
 		}
+	}
+	// Placement by round trip, on the instance with the site: TikTok's
+	// edges (Akamai, 12 ms away) are not where the database says (US);
+	// bytes the round trip ruled out are never reported abroad by it;
+	// round trips were measured and are in the histogram.
+	siteSel := `instance="` + site.addr + `"`
+	if got := labelValues(query(t, base, `sum by (country) (borderwatch_traffic_bytes_total{`+siteSel+`,app="tiktok"})`), "country"); slices.Contains(got, "US") || len(got) == 0 {
+		t.Errorf("with the site, countries of app=tiktok: %v", got)
+	}
+	if got := labelValues(query(t, base, `sum by (basis) (borderwatch_traffic_bytes_total{`+siteSel+`})`), "basis"); !containsAll(got, "database", "contradicted", "anycast") {
+		t.Errorf("with the site, bases: %v", got)
+	}
+	if got := labelValues(query(t, base, `sum by (basis) (borderwatch_traffic_bytes_total{instance="`+d.addr+`"})`), "basis"); !slices.Equal(got, []string{"database"}) && !slices.Equal(got, []string{"anycast", "database"}) {
+		t.Errorf("without a site, bases: %v", got)
+	}
+	if r := query(t, base, `borderwatch_traffic_bytes_total{basis="contradicted",region="abroad"}`); len(r.Data.Result) != 0 {
+		t.Errorf("contradicted bytes abroad: %+v", r.Data.Result)
+	}
+	if r := query(t, base, `sum(borderwatch_handshake_rtt_seconds_count{`+siteSel+`}) > 10`); len(r.Data.Result) == 0 {
+		t.Error("too few round trips in the histogram")
 	}
 	// Label values a network engineer expects.
 	if got := labelValues(query(t, base, `sum by (country) (borderwatch_traffic_bytes_total{app="tiktok"})`), "country"); !containsAll(got, "US") {

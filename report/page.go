@@ -16,6 +16,7 @@ import (
 
 	"github.com/borderwatch/borderwatch/geo"
 	"github.com/borderwatch/borderwatch/metrics"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // PageInfo is what the HTML page says about where its numbers come from,
@@ -45,6 +46,11 @@ type PageInfo struct {
 	// EndpointsTracked: the pipeline kept per-endpoint totals (read does,
 	// the daemon does not).
 	EndpointsTracked bool
+	// Site is where borderwatch captures (nil when not configured), and
+	// SiteSpec how it was given ("--geo.site-location 50.11,8.68",
+	// "site_location in bw.yml").
+	Site     *place.Site
+	SiteSpec string
 }
 
 // Limits of the page's tables, so that its size is bounded whatever the
@@ -71,6 +77,8 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"deref": func(v *float64) float64 { return *v },
 	"join":  strings.Join,
 	"wire":  wire,
+	"ms":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " ms" },
+	"deg":   func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
 }).Parse(pageHTML))
 
 // pct is part of whole in percent, one decimal ("–" for an empty whole).
@@ -87,6 +95,8 @@ type page struct {
 	I             PageInfo
 	Share         string
 	Region        regionSplit
+	Basis         basisSplit
+	RTTBound      string
 	Map           *worldMap
 	Countries     []countryRow
 	CountriesMore int
@@ -133,7 +143,8 @@ func (r *Report) page(info PageInfo) (*page, error) {
 		p.Share = fmt.Sprintf("%.1f %%", *r.AbroadShare*100)
 	}
 	p.Region = splitRegions(d, r.EgressBytes)
-	m, err := newWorldMap(d, r.HomeRegion)
+	p.Basis, p.RTTBound = splitBases(r), rttBound
+	m, err := newWorldMap(d, r.HomeRegion, info.Site)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/borderwatch/borderwatch/geo"
 	"github.com/borderwatch/borderwatch/geo/geotest"
+	"github.com/borderwatch/borderwatch/place"
 	"golang.org/x/net/html"
 )
 
@@ -154,7 +156,14 @@ func TestWriteHTML(t *testing.T) {
 		{"countries", "DE", 0, strconv.FormatUint(c.egressDE.Bytes, 10)},
 		{"app-country", "tiktok", 0, strconv.FormatUint(c.egressUS.Bytes, 10)},
 		{"group-table", "default", 1, strconv.FormatUint(c.egressUS.Bytes, 10)},
-		{"endpoint-table", "203.0.113.5", 1, strconv.FormatUint(c.ingressUS.Bytes, 10)},
+		{"endpoint-table", "203.0.113.5", 0, "database"},
+		{"endpoint-table", "203.0.113.5", 1, "US"},
+		{"endpoint-table", "203.0.113.5", 2, ""}, // no handshake: no round trip
+		{"endpoint-table", "203.0.113.5", 4, strconv.FormatUint(c.ingressUS.Bytes, 10)},
+		{"basis-table", "database", 0, strconv.FormatUint(c.egressUS.Bytes, 10)},
+		{"basis-table", "database", 1, strconv.FormatUint(egress, 10)},
+		{"basis-table", "rtt", 1, "0"},
+		{"basis-table", "anycast", 1, "0"},
 		{"org-table", "Example US", 0, strconv.FormatUint(c.egressUS.Bytes+c.ingressUS.Bytes, 10)},
 	} {
 		got, ok := dataValue(doc, w.id, w.key, w.col)
@@ -164,6 +173,88 @@ func TestWriteHTML(t *testing.T) {
 	}
 	if buf.Len() > 400<<10 {
 		t.Errorf("page of %d bytes", buf.Len())
+	}
+	if _, ok := elementByID(doc, "site-marker"); ok {
+		t.Errorf("a site marker without a site location")
+	}
+	if _, ok := dataValue(doc, "egress-corrected", "", 0); ok {
+		t.Errorf("bytes corrected by the round trip without a site location")
+	}
+	if n, _ := elementByID(doc, "site-location"); n == nil || !strings.Contains(text(n), "not set") {
+		t.Errorf("the provenance does not say that no site is set")
+	}
+}
+
+// elementByID is the element with the id.
+func elementByID(doc *html.Node, id string) (*html.Node, bool) {
+	var out *html.Node
+	walk(doc, func(n *html.Node) {
+		if out == nil && attr(n, "id") == id {
+			out = n
+		}
+	})
+	return out, out != nil
+}
+
+// TestWriteHTMLSite: with a site location, the headline splits the egress
+// abroad by basis (rtt and contradicted together) and says how much the
+// round trip corrected; the map marks the site where the projection puts
+// it; the provenance gives its coordinates and the bound; an endpoint
+// shows its basis, the database's country and its round trip.
+func TestWriteHTMLSite(t *testing.T) {
+	c := buildCapture(t)
+	p := run(t, policy(t, "DE"), c, 1<<10)
+	r := Build(p, []string{"a.pcap"}, []string{"DE"}, 0)
+	r.EgressByBasis = []Row{{Key: "contradicted", Counts: Counts{Bytes: 700}}, {Key: "database", Counts: Counts{Bytes: 500}},
+		{Key: "rtt", Counts: Counts{Bytes: 300}}, {Key: "anycast", Counts: Counts{Bytes: 20}}}
+	r.AbroadByBasis = []Row{{Key: "database", Counts: Counts{Bytes: 400}}, {Key: "contradicted", Counts: Counts{Bytes: 60}}, {Key: "rtt", Counts: Counts{Bytes: 5}}}
+	rtt := 3.25
+	r.Endpoints[0].Basis, r.Endpoints[0].DBCountry, r.Endpoints[0].Country, r.Endpoints[0].MinRTTMs = "contradicted", "US", "DE", &rtt
+	site, err := place.NewSite(50.11, 8.68, map[string]bool{"DE": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := testInfo()
+	info.Site, info.SiteSpec = site, "--geo.site-location 50.11,8.68"
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf, info); err != nil {
+		t.Fatal(err)
+	}
+	doc := parsePage(t, buf.Bytes())
+	checkSelfContained(t, doc, buf.Bytes())
+	addr := r.Endpoints[0].Address
+	for _, w := range [][4]string{
+		{"basis-table", "rtt", "0", "65"}, {"basis-table", "rtt", "1", "1000"},
+		{"basis-table", "database", "0", "400"}, {"basis-table", "database", "1", "500"},
+		{"basis-table", "anycast", "0", "0"}, {"basis-table", "anycast", "1", "20"},
+		{"egress-corrected", "", "0", "700"}, {"abroad-corrected", "", "0", "60"},
+		{"endpoint-table", addr, "0", "contradicted"}, {"endpoint-table", addr, "1", "US"}, {"endpoint-table", addr, "2", "3.25"},
+	} {
+		col, _ := strconv.Atoi(w[2])
+		if got, ok := dataValue(doc, w[0], w[1], col); !ok || got != w[3] {
+			t.Errorf("%s %s [%d] = %q (found %v), want %q", w[0], w[1], col, got, ok, w[3])
+		}
+	}
+	marker, ok := elementByID(doc, "site-marker")
+	if !ok {
+		t.Fatal("no site marker")
+	}
+	at := project(8.68, 50.11)
+	walk(marker, func(n *html.Node) {
+		if n.Data != "circle" {
+			return
+		}
+		x, _ := strconv.ParseFloat(attr(n, "cx"), 64)
+		y, _ := strconv.ParseFloat(attr(n, "cy"), 64)
+		if math.Abs(x-at.x) > 0.06 || math.Abs(y-at.y) > 0.06 {
+			t.Errorf("site marked at %v,%v, projected at %v", x, y, at)
+		}
+	})
+	if n, _ := elementByID(doc, "site-location"); n == nil || !strings.Contains(text(n), "50.11, 8.68") || !strings.Contains(text(n), "--geo.site-location 50.11,8.68") {
+		t.Errorf("provenance lacks the site's coordinates")
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("RTT/2 × 200,000 km/s &#43; 25 km")) {
+		t.Errorf("page lacks the round trip's bound")
 	}
 }
 
@@ -181,7 +272,7 @@ func TestWriteHTMLHostileNames(t *testing.T) {
 		strings.Repeat("a", 5000) + ".example",
 	}
 	for i, h := range hostile {
-		r.Endpoints = append(r.Endpoints, Endpoint{Address: "192.0.2." + strconv.Itoa(i), Name: h, Org: h, App: h, Country: h, Provider: h})
+		r.Endpoints = append(r.Endpoints, Endpoint{Address: "192.0.2." + strconv.Itoa(i), Name: h, Org: h, App: h, Country: h, Provider: h, Basis: h, DBCountry: h + "x"})
 	}
 	r.ByOrg = append(r.ByOrg, Row{Key: hostile[0], Counts: Counts{Bytes: 1}})
 	var buf bytes.Buffer
@@ -205,6 +296,11 @@ func TestWriteHTMLHostileNames(t *testing.T) {
 	for i, want := range []string{hostile[0], hostile[1], "evil[U+202E]gnp.exe", strings.Repeat("a", wireMax) + "… (4888 more bytes)"} {
 		if got := names["192.0.2."+strconv.Itoa(i)]; got != want {
 			t.Errorf("name %d shown as %.200q, want %.200q", i, got, want)
+		}
+	}
+	for i, want := range []string{hostile[0] + "x", hostile[1] + "x"} {
+		if got, _ := dataValue(doc, "endpoint-table", "192.0.2."+strconv.Itoa(i), 1); got != want {
+			t.Errorf("database country %d kept as %.200q, want %.200q", i, got, want)
 		}
 	}
 	if bytes.Contains(buf.Bytes(), []byte("\u202E")) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/borderwatch/borderwatch/geo"
+	"github.com/borderwatch/borderwatch/place"
 )
 
 // The world map is drawn in the Equal Earth projection (Šavrič, Patterson
@@ -186,6 +187,31 @@ type worldMap struct {
 	Countries     []mapShape
 	Dots          []mapShape
 	Legend        []legendStep
+	Site          *mapSite // nil when no site location is set
+}
+
+// mapSite is the site's marker: its place in the view box, where its
+// label goes (left of the marker near the right edge), and its
+// coordinates.
+type mapSite struct {
+	X, Y, LabelX, LabelY string
+	LabelEnd             bool // the label ends at LabelX (text-anchor end)
+	Lat, Lon             float64
+	Nearest              string
+}
+
+// newMapSite projects the site with the map's projection.
+func newMapSite(s *place.Site) *mapSite {
+	p := project(s.Lon, math.Max(s.Lat, mapSouth))
+	f := func(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
+	m := &mapSite{X: f(p.x), Y: f(p.y), LabelX: f(p.x + 14), LabelY: f(p.y - 12), Lat: s.Lat, Lon: s.Lon, Nearest: s.Nearest}
+	if p.x > mapWidth-260 {
+		m.LabelX, m.LabelEnd = f(p.x-14), true
+	}
+	if p.y < 30 {
+		m.LabelY = f(p.y + 30)
+	}
+	return m
 }
 
 // mapShape is a country drawn on the map (or its dot).
@@ -203,13 +229,17 @@ type legendStep struct {
 }
 
 // newWorldMap shades every country by its egress bytes, in classes of
-// equal width on a log scale from the smallest to the largest.
-func newWorldMap(d *detail, home []string) (*worldMap, error) {
+// equal width on a log scale from the smallest to the largest, and marks
+// the site when one is set.
+func newWorldMap(d *detail, home []string, site *place.Site) (*worldMap, error) {
 	countries, err := mapCountries()
 	if err != nil {
 		return nil, err
 	}
 	m := &worldMap{Width: mapWidth, Height: mapHeight}
+	if site != nil {
+		m.Site = newMapSite(site)
+	}
 	lo, hi := math.Inf(1), 0.0
 	for c, t := range d.countryEgress {
 		if _, ok := countries[c]; ok && t.Bytes > 0 {

@@ -25,6 +25,10 @@ func pageInfo(o *options, st *settings, source string) report.PageInfo {
 		Ranges:    ranges,
 		Geofeed:   feed,
 		Version:   versionLine(),
+		Site:      st.policy.Site,
+	}
+	if st.policy.Site != nil {
+		info.SiteSpec = siteSpec(o)
 	}
 	cfgFile := "none (defaults)"
 	if o.configFile != "" {
@@ -76,6 +80,17 @@ func homeSpec(o *options) string {
 		return "--geo.home-region " + o.homeRegion
 	case o.configFile != "":
 		return "home_region in " + o.configFile
+	}
+	return ""
+}
+
+// siteSpec says where the site location was given.
+func siteSpec(o *options) string {
+	switch {
+	case o.siteLoc != "":
+		return "--geo.site-location " + o.siteLoc
+	case o.configFile != "":
+		return "site_location in " + o.configFile
 	}
 	return ""
 }

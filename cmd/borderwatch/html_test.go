@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -27,11 +28,16 @@ type jsonReport struct {
 	ByProvider   []row    `json:"by_provider"`
 	ByOrg        []row    `json:"by_org"`
 	ByApp        []row    `json:"by_app"`
+	ByBasis      []row    `json:"egress_by_basis"`
+	AbroadBasis  []row    `json:"egress_abroad_by_basis"`
 	Endpoints    []struct {
-		Address string
-		Name    string
-		Egress  struct{ Bytes uint64 }
-		Ingress struct{ Bytes uint64 }
+		Address   string
+		Name      string
+		Basis     string
+		DBCountry string   `json:"database_country"`
+		MinRTTMs  *float64 `json:"min_rtt_ms"`
+		Egress    struct{ Bytes uint64 }
+		Ingress   struct{ Bytes uint64 }
 	} `json:"endpoints"`
 }
 
@@ -46,6 +52,8 @@ type htmlPage struct {
 	ids  map[string]string
 	rows map[string]map[string][]string
 	text string
+	// elems are the ids of every element.
+	elems map[string]bool
 }
 
 func parseHTMLPage(t *testing.T, page []byte) *htmlPage {
@@ -54,7 +62,7 @@ func parseHTMLPage(t *testing.T, page []byte) *htmlPage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &htmlPage{ids: map[string]string{}, rows: map[string]map[string][]string{}}
+	p := &htmlPage{ids: map[string]string{}, rows: map[string]map[string][]string{}, elems: map[string]bool{}}
 	var walk func(n *html.Node, table string, tr *[]string)
 	walk = func(n *html.Node, table string, tr *[]string) {
 		if n.Type == html.TextNode {
@@ -79,6 +87,9 @@ func parseHTMLPage(t *testing.T, page []byte) *htmlPage {
 			}
 			if n.Data == "data" && at["id"] != "" {
 				p.ids[at["id"]] = at["value"]
+			}
+			if at["id"] != "" {
+				p.elems[at["id"]] = true
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
@@ -130,13 +141,52 @@ func compareWithJSON(t *testing.T, p *htmlPage, j *jsonReport) {
 			eq("app "+c.Key, got, u(c.Bytes)) // apps that sent nothing are not rows
 		}
 	}
+	compareBasis(p, j, eq)
 	for _, e := range j.Endpoints {
-		eq("endpoint "+e.Address+" egress", p.cell("endpoint-table", e.Address, 0), u(e.Egress.Bytes))
-		eq("endpoint "+e.Address+" ingress", p.cell("endpoint-table", e.Address, 1), u(e.Ingress.Bytes))
+		rtt := ""
+		if e.MinRTTMs != nil {
+			rtt = strconv.FormatFloat(*e.MinRTTMs, 'g', -1, 64)
+		}
+		eq("endpoint "+e.Address+" basis", p.cell("endpoint-table", e.Address, 0), e.Basis)
+		eq("endpoint "+e.Address+" database country", p.cell("endpoint-table", e.Address, 1), e.DBCountry)
+		eq("endpoint "+e.Address+" min rtt", p.cell("endpoint-table", e.Address, 2), rtt)
+		eq("endpoint "+e.Address+" egress", p.cell("endpoint-table", e.Address, 3), u(e.Egress.Bytes))
+		eq("endpoint "+e.Address+" ingress", p.cell("endpoint-table", e.Address, 4), u(e.Ingress.Bytes))
 		if e.Name != "" && !strings.Contains(p.text, e.Name) {
 			t.Errorf("page lacks the name %s", e.Name)
 		}
 	}
+}
+
+// compareBasis: the headline's split by basis is the JSON's, rtt and
+// contradicted summed as confirmed by round-trip time, and the bytes
+// corrected are the egress with basis contradicted.
+func compareBasis(p *htmlPage, j *jsonReport, eq func(what, got, want string)) {
+	group := map[string]string{"rtt": "rtt", "contradicted": "rtt", "database": "database"}
+	egress, abroad := map[string]uint64{}, map[string]uint64{}
+	for _, r := range j.ByBasis {
+		egress[cmp.Or(group[r.Key], "anycast")] += r.Bytes
+	}
+	for _, r := range j.AbroadBasis {
+		abroad[cmp.Or(group[r.Key], "anycast")] += r.Bytes
+	}
+	for _, k := range []string{"rtt", "database", "anycast"} {
+		eq("egress abroad by basis "+k, p.cell("basis-table", k, 0), strconv.FormatUint(abroad[k], 10))
+		eq("egress by basis "+k, p.cell("basis-table", k, 1), strconv.FormatUint(egress[k], 10))
+	}
+	if p.elems["site-marker"] {
+		eq("egress corrected", p.ids["egress-corrected"], strconv.FormatUint(basisBytes(j.ByBasis, "contradicted"), 10))
+		eq("egress abroad corrected", p.ids["abroad-corrected"], strconv.FormatUint(basisBytes(j.AbroadBasis, "contradicted"), 10))
+	}
+}
+
+func basisBytes(rows []row, key string) uint64 {
+	for _, r := range rows {
+		if r.Key == key {
+			return r.Bytes
+		}
+	}
+	return 0
 }
 
 func readJSONAndHTML(t *testing.T, args ...string) (*jsonReport, []byte) {
@@ -175,6 +225,39 @@ func TestReadHTML(t *testing.T) {
 	}
 	if len(page) > 1<<20 {
 		t.Errorf("page of %d bytes for a small capture", len(page))
+	}
+	if p.elems["site-marker"] || p.elems["egress-corrected"] {
+		t.Errorf("a site marker or bytes corrected by a round trip without a site location")
+	}
+}
+
+// TestReadHTMLSite: with a site location, on a real capture whose
+// handshakes with public servers a few milliseconds away contradict the
+// database: the page's split by basis, the bytes the round trip corrected
+// and every endpoint's basis, database country and round trip are the
+// JSON's; the map marks the site and the provenance gives its
+// coordinates and the round trip's bound.
+func TestReadHTMLSite(t *testing.T) {
+	path := filepath.Join(sharedDir(), "pcaps/mobile/KBKlic1.pcapng")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("shared capture missing: %v", err)
+	}
+	j, page := readJSONAndHTML(t, "--geo.site-location", "50.11,8.68", "--geo.home-region", "EU", path)
+	p := parseHTMLPage(t, page)
+	if !p.elems["site-marker"] {
+		t.Fatal("no site marker with a site location")
+	}
+	compareWithJSON(t, p, j)
+	if basisBytes(j.ByBasis, "contradicted") == 0 || p.ids["egress-corrected"] == "0" {
+		t.Errorf("no bytes corrected by the round trip (json %v, page %s)", j.ByBasis, p.ids["egress-corrected"])
+	}
+	for _, w := range []string{"50.11, 8.68", "--geo.site-location 50.11,8.68", "RTT/2 × 200,000 km/s + 25 km", "confirmed by round-trip time"} {
+		if !strings.Contains(p.text, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	if strings.Contains(p.text, "No site location is set") {
+		t.Errorf("page says no site is set")
 	}
 }
 
@@ -345,6 +428,9 @@ func TestDaemonReport(t *testing.T) {
 	}
 	if p.ids["egress-total"] == "" || p.ids["egress-total"] == "0" {
 		t.Errorf("daemon's page shows no egress")
+	}
+	if p.elems["site-marker"] || !p.elems["basis-table"] {
+		t.Errorf("daemon's page without a site: site marker %v, basis table %v", p.elems["site-marker"], p.elems["basis-table"])
 	}
 	for _, c := range [][2]string{{"", ""}, {"health", "wrong"}} {
 		if resp, _ := get(c[0], c[1]); resp == nil || resp.StatusCode != 401 {

@@ -149,6 +149,12 @@ scrape_configs:
 		t.Error("too few round trips in the histogram")
 	}
 	// Label values a network engineer expects.
+	if got := labelValues(query(t, base, `sum by (operator_country) (borderwatch_traffic_bytes_total{provider=~"ByteDance|Alibaba"})`), "operator_country"); !slices.Equal(got, []string{"CN"}) {
+		t.Errorf("operator countries of ByteDance and Alibaba: %v", got)
+	}
+	if got := labelValues(query(t, base, `sum by (operator_country) (borderwatch:egress_bytes_by_operator:rate5m{country="US"} or borderwatch:egress_bytes_by_operator:rate5m{country="US"} offset 1m)`), "operator_country"); !containsAll(got, "US") {
+		t.Errorf("operators of egress to the US: %v", got)
+	}
 	if got := labelValues(query(t, base, `sum by (country) (borderwatch_traffic_bytes_total{app="tiktok"})`), "country"); !containsAll(got, "US") {
 		t.Errorf("countries of app=tiktok: %v", got)
 	}

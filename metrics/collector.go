@@ -41,17 +41,20 @@ const (
 )
 
 // TrafficLabelNames returns the label names of the traffic series.
-func TrafficLabelNames(withASN bool) []string {
-	l := []string{"direction", "country", "provider", "app", "region", "client_group", "basis"}
-	if withASN {
+func TrafficLabelNames(o SeriesOptions) []string {
+	l := []string{"direction", "country", "provider", "app", "region", "client_group", "basis", "operator_country"}
+	if o.ASN {
 		l = append(l, "asn")
+	}
+	if o.CloudRegion {
+		l = append(l, "cloud_region")
 	}
 	return l
 }
 
 // NewCollector returns a collector over src.
 func NewCollector(src Source) *Collector {
-	tl := TrafficLabelNames(src.Series().WithASN())
+	tl := TrafficLabelNames(src.Series().Options())
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 	}
@@ -92,9 +95,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	series := c.src.Series()
 	labels := series.Labels()
 	t := SumShards(c.src.Shards(), len(labels))
-	withASN := series.WithASN()
+	opts := series.Options()
 	for id := 1; id < len(labels) && !c.external.Load(); id++ {
-		lv := labels[id].values(withASN)
+		lv := labels[id].values(opts)
 		ch <- prometheus.MustNewConstMetric(c.trafficBytes, prometheus.CounterValue, float64(t.Bytes[id]), lv...)
 		ch <- prometheus.MustNewConstMetric(c.trafficPackets, prometheus.CounterValue, float64(t.Packets[id]), lv...)
 		ch <- prometheus.MustNewConstMetric(c.flows, prometheus.CounterValue, float64(t.Flows[id]), lv...)

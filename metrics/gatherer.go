@@ -52,9 +52,10 @@ func (g *Gatherer) traffic() []*dto.MetricFamily {
 	labels := series.Labels()
 	t := SumShards(g.c.src.Shards(), len(labels))
 	g.mu.Lock()
-	names := TrafficLabelNames(series.WithASN())
+	opts := series.Options()
+	names := TrafficLabelNames(opts)
 	for id := len(g.pairs); id < len(labels); id++ {
-		g.pairs = append(g.pairs, labelPairs(names, labels[id], id))
+		g.pairs = append(g.pairs, labelPairs(names, opts, labels[id], id))
 	}
 	if g.sorted != len(labels) {
 		g.order = g.order[:0]
@@ -98,11 +99,11 @@ func (g *Gatherer) traffic() []*dto.MetricFamily {
 
 // labelPairs returns the label pairs of l sorted by name, as the
 // exposition wants them.
-func labelPairs(names []string, l Labels, id int) []*dto.LabelPair {
+func labelPairs(names []string, opts SeriesOptions, l Labels, id int) []*dto.LabelPair {
 	if id == 0 {
 		return nil
 	}
-	values := l.values(len(names) == len(TrafficLabelNames(true)))
+	values := l.values(opts)
 	ps := make([]*dto.LabelPair, len(names))
 	for i := range names {
 		ps[i] = &dto.LabelPair{Name: proto.String(names[i]), Value: proto.String(values[i])}
@@ -121,10 +122,13 @@ func comparePairs(a, b []*dto.LabelPair) int {
 }
 
 // values returns l's label values in TrafficLabelNames order.
-func (l Labels) values(withASN bool) []string {
-	lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup, l.Basis}
-	if withASN {
+func (l Labels) values(o SeriesOptions) []string {
+	lv := []string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.ClientGroup, l.Basis, l.OperatorCountry}
+	if o.ASN {
 		lv = append(lv, l.ASN)
+	}
+	if o.CloudRegion {
+		lv = append(lv, l.CloudRegion)
 	}
 	return lv
 }

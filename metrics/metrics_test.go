@@ -35,7 +35,7 @@ func TestSeriesBudget(t *testing.T) {
 		if cc == "DE" || cc == "FR" {
 			region = "home"
 		}
-		id, folded := s.ID(Labels{Direction: "egress", Country: cc, Provider: "other", App: "unknown", Region: region, ClientGroup: "default", Basis: "database", ASN: "123"})
+		id, folded := s.ID(Labels{Direction: "egress", Country: cc, Provider: "other", App: "unknown", Region: region, ClientGroup: "default", Basis: "database", OperatorCountry: "unknown", ASN: "123"})
 		src.shards[i%2].Add(id, 100, 1)
 		if folded {
 			src.shards[i%2].Overflow.Add(1)
@@ -51,10 +51,10 @@ func TestSeriesBudget(t *testing.T) {
 	want := `
 # HELP borderwatch_traffic_bytes_total IP-layer bytes placed by direction, remote country, provider, app, region, client group and the basis of the placement (database, rtt, contradicted, anycast).
 # TYPE borderwatch_traffic_bytes_total counter
-borderwatch_traffic_bytes_total{app="other",basis="database",client_group="other",country="other",direction="egress",provider="other",region="abroad"} 300
-borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="DE",direction="egress",provider="other",region="home"} 100
-borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="FR",direction="egress",provider="other",region="home"} 100
-borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="US",direction="egress",provider="other",region="abroad"} 100
+borderwatch_traffic_bytes_total{app="other",basis="database",client_group="other",country="other",direction="egress",operator_country="other",provider="other",region="abroad"} 300
+borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="DE",direction="egress",operator_country="unknown",provider="other",region="home"} 100
+borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="FR",direction="egress",operator_country="unknown",provider="other",region="home"} 100
+borderwatch_traffic_bytes_total{app="unknown",basis="database",client_group="default",country="US",direction="egress",operator_country="unknown",provider="other",region="abroad"} 100
 # HELP borderwatch_series_overflow_total Flow placements whose label set was folded into "other" values because the series budget was reached.
 # TYPE borderwatch_series_overflow_total counter
 borderwatch_series_overflow_total 3
@@ -177,8 +177,8 @@ func TestGathererSameExposition(t *testing.T) {
 			t.Fatalf("no series: (-got +want)\n%s", cmp.Diff(got, want))
 		}
 	}
-	for _, withASN := range []bool{false, true} {
-		s := NewSeries(50, withASN)
+	for _, opts := range []SeriesOptions{{}, {ASN: true}, {CloudRegion: true}, {ASN: true, CloudRegion: true}} {
+		s := NewSeriesOptions(50, opts)
 		src := &fakeSource{series: s, shards: []*Shard{NewShard(s), NewShard(s)}}
 		slow := prometheus.NewPedanticRegistry()
 		slow.MustRegister(NewCollector(src))
@@ -189,13 +189,13 @@ func TestGathererSameExposition(t *testing.T) {
 		for round := 0; round < 3; round++ {
 			for i := 0; i < 30; i++ {
 				id, _ := s.ID(Labels{Direction: []string{"egress", "ingress", "transit"}[i%3], Country: []string{"US", "DE", "unknown"}[(i+round)%3],
-					Provider: "other", App: fmt.Sprintf("app%d", (i*7+round)%11), Region: "abroad", ClientGroup: "default", ASN: fmt.Sprint(64500 + i%4)})
+					Provider: "other", App: fmt.Sprintf("app%d", (i*7+round)%11), Region: "abroad", ClientGroup: "default", ASN: fmt.Sprint(64500 + i%4), CloudRegion: []string{"unknown", "eu-frankfurt-1"}[i%2]})
 				src.shards[i%2].Add(id, uint64(100*i+round), 1)
 				src.shards[i%2].Flows[id].Add(1)
 			}
 			want := exposition(t, slow)
 			if got := exposition(t, fast); got != want {
-				t.Fatalf("asn %v round %d: (-got +want)\n%s", withASN, round, cmp.Diff(got, want))
+				t.Fatalf("%+v round %d: (-got +want)\n%s", opts, round, cmp.Diff(got, want))
 			}
 		}
 		if !strings.Contains(exposition(t, fast), "borderwatch_traffic_bytes_total{") {

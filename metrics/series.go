@@ -18,7 +18,17 @@ type Labels struct {
 	Region      string // home, abroad, unknown
 	Basis       string // how country and region were decided (place.Basis)
 	ClientGroup string
-	ASN         string // only exported with the asn label enabled
+	// OperatorCountry is where the provider's operator is headquartered:
+	// a function of Provider, so it adds no series.
+	OperatorCountry string
+	ASN             string // only exported with the asn label enabled
+	CloudRegion     string // only exported with the cloud_region label enabled
+}
+
+// SeriesOptions are the optional traffic labels.
+type SeriesOptions struct {
+	ASN         bool // the asn label
+	CloudRegion bool // the cloud_region label
 }
 
 // Other is the value that folded labels take past the series budget.
@@ -30,11 +40,11 @@ const Other = "other"
 // basis becomes "other", so totals and the home/abroad split (and how it
 // was decided) stay exact.
 type Series struct {
-	mu      sync.Mutex
-	ids     map[Labels]uint32
-	labels  atomic.Pointer[[]Labels] // id -> labels, copy-on-write for readers
-	limit   int
-	withASN bool
+	mu     sync.Mutex
+	ids    map[Labels]uint32
+	labels atomic.Pointer[[]Labels] // id -> labels, copy-on-write for readers
+	limit  int
+	opts   SeriesOptions
 }
 
 // maxFolds bounds the extra series folds can create: 3 directions x 3
@@ -44,10 +54,16 @@ const maxFolds = 36
 // NewSeries returns an interner for at most limit label sets (plus folds).
 // withASN keeps the ASN label; without it ASN is always "".
 func NewSeries(limit int, withASN bool) *Series {
+	return NewSeriesOptions(limit, SeriesOptions{ASN: withASN})
+}
+
+// NewSeriesOptions returns an interner for at most limit label sets with
+// the optional labels of o.
+func NewSeriesOptions(limit int, o SeriesOptions) *Series {
 	if limit < 1 {
 		limit = 1
 	}
-	s := &Series{ids: make(map[Labels]uint32), limit: limit, withASN: withASN}
+	s := &Series{ids: make(map[Labels]uint32), limit: limit, opts: o}
 	empty := make([]Labels, 1, 64) // id 0 means "not placed"
 	s.labels.Store(&empty)
 	return s
@@ -60,15 +76,21 @@ func (s *Series) Cap() int { return s.limit + maxFolds + 1 }
 func (s *Series) Limit() int { return s.limit }
 
 // WithASN reports whether the asn label is exported.
-func (s *Series) WithASN() bool { return s.withASN }
+func (s *Series) WithASN() bool { return s.opts.ASN }
+
+// Options returns the optional labels exported.
+func (s *Series) Options() SeriesOptions { return s.opts }
 
 // ID returns the id of l, interning it (or its fold) if new; folded says
 // that l did not fit in the budget and id is its fold. Callers that cache
 // ids must keep folded with them: every placement on a fold is counted
 // (Shard.Overflow), not only the first.
 func (s *Series) ID(l Labels) (id uint32, folded bool) {
-	if !s.withASN {
+	if !s.opts.ASN {
 		l.ASN = ""
+	}
+	if !s.opts.CloudRegion {
+		l.CloudRegion = ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,9 +100,12 @@ func (s *Series) ID(l Labels) (id uint32, folded bool) {
 	labels := *s.labels.Load()
 	if len(labels)-1 >= s.limit {
 		folded = true
-		l = Labels{Direction: l.Direction, Region: l.Region, Basis: l.Basis, Country: Other, Provider: Other, App: Other, ClientGroup: Other}
-		if s.withASN {
+		l = Labels{Direction: l.Direction, Region: l.Region, Basis: l.Basis, Country: Other, Provider: Other, App: Other, ClientGroup: Other, OperatorCountry: Other}
+		if s.opts.ASN {
 			l.ASN = Other
+		}
+		if s.opts.CloudRegion {
+			l.CloudRegion = Other
 		}
 		if id, ok := s.ids[l]; ok {
 			return id, true

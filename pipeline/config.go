@@ -26,6 +26,9 @@ type Config struct {
 	// SeriesLimit is the traffic series budget; ASNLabel adds the asn label.
 	SeriesLimit int
 	ASNLabel    bool
+	// CloudRegionLabel adds the cloud_region label (the published range's
+	// region, "unknown" outside the providers' ranges).
+	CloudRegionLabel bool
 	// Endpoints keeps per-remote-address totals for the read report, at
 	// most MaxEndpoints addresses (the rest are summed as one "other").
 	// The read report is the first sink: it waits rather than drop.

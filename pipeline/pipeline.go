@@ -94,7 +94,7 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 	p := &Pipeline{
 		rtts:      new(rttTable),
 		cfg:       cfg,
-		series:    metrics.NewSeries(cfg.SeriesLimit, cfg.ASNLabel),
+		series:    metrics.NewSeriesOptions(cfg.SeriesLimit, metrics.SeriesOptions{ASN: cfg.ASNLabel, CloudRegion: cfg.CloudRegionLabel}),
 		nameStats: &names.Stats{},
 		shard:     metrics.NewShard(metrics.NewSeries(1, false)),
 		free:      make(chan *batch, cfg.Workers*queueBatches*2+8),

@@ -95,7 +95,7 @@ func TestReloadKeepsPlacement(t *testing.T) {
 	w.Drain()
 
 	l := func(region string) metrics.Labels {
-		return metrics.Labels{Direction: "egress", Country: "US", Provider: geo.ProviderOther, App: apps.Unknown, Region: region, ClientGroup: config.DefaultGroup, Basis: "database"}
+		return metrics.Labels{Direction: "egress", Country: "US", Provider: geo.ProviderOther, App: apps.Unknown, Region: region, ClientGroup: config.DefaultGroup, Basis: "database", OperatorCountry: "unknown"}
 	}
 	got := traffic(p)
 	want := map[metrics.Labels]uint64{l("abroad"): 300, l("home"): 50}

@@ -167,7 +167,7 @@ func TestRecordsCountLikePackets(t *testing.T) {
 			egress += f.ipLen
 		}
 	}
-	want := `borderwatch_traffic_bytes_total{app="tiktok",basis="database",client_group="default",country="US",direction="egress",provider="other",region="abroad"} ` + itoa(egress)
+	want := `borderwatch_traffic_bytes_total{app="tiktok",basis="database",client_group="default",country="US",direction="egress",operator_country="unknown",provider="other",region="abroad"} ` + itoa(egress)
 	if !strings.Contains(fromPackets, want) {
 		t.Errorf("want %s in\n%s", want, fromPackets)
 	}
@@ -197,7 +197,7 @@ func TestRecordDirection(t *testing.T) {
 	p.Finish()
 	got := traffic(p)
 	lab := func(dir, country, region string) metrics.Labels {
-		return metrics.Labels{Direction: dir, Country: country, Provider: "other", App: "unknown", Region: region, ClientGroup: "default", Basis: "database"}
+		return metrics.Labels{Direction: dir, Country: country, Provider: "other", App: "unknown", Region: region, ClientGroup: "default", Basis: "database", OperatorCountry: "unknown"}
 	}
 	want := map[metrics.Labels]uint64{
 		lab("egress", "US", "abroad"):  1000, // 198.51.100.9 is local by the exporter's word

@@ -343,3 +343,43 @@ func TestWorkerRTT(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorAndCloudRegionLabels: an address of Oracle's published
+// eu-frankfurt-1 range (embedded snapshot) is counted with
+// operator_country US and, with the option, cloud_region eu-frankfurt-1;
+// an address outside the published ranges has cloud_region unknown.
+func TestOperatorAndCloudRegionLabels(t *testing.T) {
+	for _, withCloud := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.CloudRegionLabel = withCloud
+		p, err := New(cfg, testPolicy(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := p.workers[0]
+		w.refreshPolicy()
+		for i, dst := range []string{"89.168.64.1", "192.0.2.1"} {
+			pk := testPacket("192.168.1.10", dst, uint16(40000+i), 443, 100, int64(time.Second))
+			w.Handle(&pk)
+		}
+		p.Finish()
+		got := map[string]metrics.Labels{}
+		for _, l := range p.Series().Labels()[1:] {
+			if l.Direction == "egress" {
+				got[l.Country] = l
+			}
+		}
+		oracle, other := got["DE"], got["unknown"]
+		if oracle.Provider != "Oracle" || oracle.OperatorCountry != "US" || other.OperatorCountry != "unknown" {
+			t.Errorf("operator countries: %+v, %+v", oracle, other)
+		}
+		wantCloud, wantOther := "", ""
+		if withCloud {
+			wantCloud, wantOther = "eu-frankfurt-1", "unknown"
+		}
+		if oracle.CloudRegion != wantCloud || other.CloudRegion != wantOther {
+			t.Errorf("cloud label %v: cloud regions %q, %q", withCloud, oracle.CloudRegion, other.CloudRegion)
+		}
+		p.Close()
+	}
+}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"net/netip"
 	"strconv"
 	"time"
@@ -380,9 +381,12 @@ func (w *Worker) place(e *flow.Entry) {
 // direction d.
 func (w *Worker) labels(pl *place.Placement, d place.Direction) metrics.Labels {
 	l := metrics.Labels{Direction: d.String(), Country: pl.Country, Provider: pl.Provider, App: pl.App,
-		Region: pl.Region.String(), ClientGroup: pl.Group, Basis: pl.Basis.String(), ASN: asnUnknown}
+		Region: pl.Region.String(), ClientGroup: pl.Group, Basis: pl.Basis.String(), OperatorCountry: pl.OperatorCountry, ASN: asnUnknown}
 	if pl.ASN != 0 && w.p.cfg.ASNLabel {
 		l.ASN = w.asnLabel(pl.ASN)
+	}
+	if w.p.cfg.CloudRegionLabel {
+		l.CloudRegion = cmp.Or(pl.CloudRegion, place.CountryUnknown)
 	}
 	return l
 }

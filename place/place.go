@@ -171,6 +171,11 @@ type Placement struct {
 	ASN uint32
 	// Basis says how Country and Region were decided.
 	Basis Basis
+	// OperatorCountry is where the provider's operator is headquartered
+	// (geo.OperatorCountry of Provider), CloudRegion the published range's
+	// region ("" when none).
+	OperatorCountry string
+	CloudRegion     string
 }
 
 // Place places a flow: g are the geo facts of the flow's remote address
@@ -206,6 +211,8 @@ func Place(p *Policy, f *Flow, g *geo.Info) Placement {
 	if pl.Provider == "" {
 		pl.Provider = geo.ProviderUnknown
 	}
+	pl.OperatorCountry = geo.OperatorCountry(pl.Provider)
+	pl.CloudRegion = g.CloudRegion()
 	pl.App = p.Apps.Classify(f.Name, g.ASN)
 	pl.ASN = g.ASN
 	return pl

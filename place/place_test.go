@@ -55,31 +55,31 @@ func TestPlace(t *testing.T) {
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{client, server}, Local: [2]bool{true, false}, Initiator: 0, Name: "www.tiktok.com"},
 		geo:  usGoogle,
-		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "US", Provider: "Google", App: "tiktok", Region: Abroad, Group: "staff", ASN: 15169},
+		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "US", Provider: "Google", OperatorCountry: "US", App: "tiktok", Region: Abroad, Group: "staff", ASN: 15169},
 	}, {
 		name: "remote A opens to local B (inbound): A is remote, B's packets are egress",
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{server, client}, Local: [2]bool{false, true}, Initiator: 0},
 		geo:  deHetzner,
-		want: Placement{Remote: 0, Dir: [2]Direction{Ingress, Egress}, Country: "DE", Provider: "Hetzner", App: apps.Unknown, Region: Home, Group: "staff", ASN: 24940},
+		want: Placement{Remote: 0, Dir: [2]Direction{Ingress, Egress}, Country: "DE", Provider: "Hetzner", OperatorCountry: "DE", App: apps.Unknown, Region: Home, Group: "staff", ASN: 24940},
 	}, {
 		name: "the local side decides, not the initiator: local B answers, A is still remote",
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{server6, official}, Local: [2]bool{false, true}, Initiator: 1},
 		geo:  usGoogle,
-		want: Placement{Remote: 0, Dir: [2]Direction{Ingress, Egress}, Country: "US", Provider: "Google", App: "google", Region: Abroad, Group: "government", ASN: 15169},
+		want: Placement{Remote: 0, Dir: [2]Direction{Ingress, Egress}, Country: "US", Provider: "Google", OperatorCountry: "US", App: "google", Region: Abroad, Group: "government", ASN: 15169},
 	}, {
 		name: "transit: the responder is remote, both sides transit, default group",
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{server, peer}, Initiator: 1, Name: "www.tiktok.com"},
 		geo:  deHetzner,
-		want: Placement{Remote: 0, Dir: [2]Direction{Transit, Transit}, Country: "DE", Provider: "Hetzner", App: "tiktok", Region: Home, Group: config.DefaultGroup, ASN: 24940},
+		want: Placement{Remote: 0, Dir: [2]Direction{Transit, Transit}, Country: "DE", Provider: "Hetzner", OperatorCountry: "DE", App: "tiktok", Region: Home, Group: config.DefaultGroup, ASN: 24940},
 	}, {
 		name: "transit opened by A: B is remote",
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{server, peer}, Initiator: 0},
 		geo:  usGoogle,
-		want: Placement{Remote: 1, Dir: [2]Direction{Transit, Transit}, Country: "US", Provider: "Google", App: "google", Region: Abroad, Group: config.DefaultGroup, ASN: 15169},
+		want: Placement{Remote: 1, Dir: [2]Direction{Transit, Transit}, Country: "US", Provider: "Google", OperatorCountry: "US", App: "google", Region: Abroad, Group: config.DefaultGroup, ASN: 15169},
 	}, {
 		name: "internal: directions only",
 		pol:  eu,
@@ -91,25 +91,25 @@ func TestPlace(t *testing.T) {
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{other, server}, Local: [2]bool{true, false}},
 		geo:  nowhere,
-		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: CountryUnknown, Provider: geo.ProviderUnknown, App: apps.Unknown, Region: RegionUnknown, Group: config.DefaultGroup},
+		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: CountryUnknown, Provider: geo.ProviderUnknown, OperatorCountry: "unknown", App: apps.Unknown, Region: RegionUnknown, Group: config.DefaultGroup},
 	}, {
 		name: "empty provider from a bare database record is unknown",
 		pol:  eu,
 		flow: Flow{Addr: [2]netip.Addr{other, server}, Local: [2]bool{true, false}},
 		geo:  geo.Info{Country: "FR"},
-		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "FR", Provider: geo.ProviderUnknown, App: apps.Unknown, Region: Home, Group: config.DefaultGroup},
+		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "FR", Provider: geo.ProviderUnknown, OperatorCountry: "unknown", App: apps.Unknown, Region: Home, Group: config.DefaultGroup},
 	}, {
 		name: "no home region: every region unknown",
 		pol:  none,
 		flow: Flow{Addr: [2]netip.Addr{client, server}, Local: [2]bool{true, false}},
 		geo:  usGoogle,
-		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "US", Provider: "Google", App: "google", Region: RegionUnknown, Group: "staff", ASN: 15169},
+		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "US", Provider: "Google", OperatorCountry: "US", App: "google", Region: RegionUnknown, Group: "staff", ASN: 15169},
 	}, {
 		name: "no group matcher: default group",
 		pol:  &Policy{Apps: eu.Apps, Home: eu.Home},
 		flow: Flow{Addr: [2]netip.Addr{client, server}, Local: [2]bool{true, false}},
 		geo:  deHetzner,
-		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "DE", Provider: "Hetzner", App: apps.Unknown, Region: Home, Group: config.DefaultGroup, ASN: 24940},
+		want: Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "DE", Provider: "Hetzner", OperatorCountry: "DE", App: apps.Unknown, Region: Home, Group: config.DefaultGroup, ASN: 24940},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Place(tc.pol, &tc.flow, &tc.geo)
@@ -142,7 +142,7 @@ func TestPlaceReload(t *testing.T) {
 	after := Place(reloaded, &f, &g)
 	again := Place(old, &f, &g)
 	want := func(region Region, group, app string) Placement {
-		return Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "US", Provider: "Google", App: app, Region: region, Group: group, ASN: 15169}
+		return Placement{Remote: 1, Dir: [2]Direction{Egress, Ingress}, Country: "US", Provider: "Google", OperatorCountry: "US", App: app, Region: region, Group: group, ASN: 15169}
 	}
 	if d := cmp.Diff(before, want(Abroad, "staff", apps.Unknown)); d != "" {
 		t.Errorf("old policy (-got +want)\n%s", d)

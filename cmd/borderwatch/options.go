@@ -35,6 +35,7 @@ type options struct {
 	localNets   []string
 	seriesLimit int
 	asnLabel    bool
+	cloudLabel  bool
 	maxFlows    int
 	idle        time.Duration
 	active      time.Duration
@@ -81,6 +82,7 @@ func (o *options) addCommon(app *kingpin.Application) {
 	app.Flag("capture.local-network", "A prefix of local addresses, in addition to the defaults (RFC 1918, RFC 6598, loopback, link-local, ULA). Repeatable.").StringsVar(&o.localNets)
 	intFlag(app, "metrics.series-limit", "Series budget: distinct traffic label sets beyond it fold into \"other\" values (counted in borderwatch_series_overflow_total).", "10000", &o.seriesLimit, 1, maxSeriesLimit)
 	app.Flag("metrics.asn-label", "Add an asn label (the remote AS number) to the traffic series.").BoolVar(&o.asnLabel)
+	app.Flag("metrics.cloud-region-label", "Add a cloud_region label (the region of the provider's published range: eu-frankfurt-1, us-east-1, ...; \"unknown\" outside them) to the traffic series. More series: within the budget of --metrics.series-limit.").BoolVar(&o.cloudLabel)
 	intFlag(app, "flow.max-flows", "Hard limit on flows tracked at once (all workers, at least 16 per worker); past it the oldest in a slot is evicted and counted.", "262144", &o.maxFlows, minFlowsPerWorker, maxFlows)
 	durationFlag(app, "flow.idle-timeout", "A flow with no packet for this long ends.", "60s", &o.idle, time.Second, maxFlowTimeout)
 	durationFlag(app, "flow.active-timeout", "A flow ends this long after its start even if busy (NetFlow's active timeout).", "30m", &o.active, time.Second, maxFlowTimeout)
@@ -366,6 +368,7 @@ func (o *options) pipelineConfig(forFiles bool) pipeline.Config {
 	pc.Flow = flow.Config{MaxFlows: o.maxFlows, IdleTimeout: o.idle, ActiveTimeout: o.active}
 	pc.SeriesLimit = o.seriesLimit
 	pc.ASNLabel = o.asnLabel
+	pc.CloudRegionLabel = o.cloudLabel
 	nc := names.DefaultConfig()
 	if len(o.dnsPorts) > 0 {
 		nc.DNSPorts = append([]uint16(nil), o.dnsPorts...)

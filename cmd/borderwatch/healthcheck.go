@@ -89,6 +89,10 @@ func (h *healthOptions) client() (*http.Client, string, error) {
 		}
 		cfg = *c
 	}
+	// One GET needs no HTTP/2; over HTTP/1.1 a refused client certificate
+	// is reported as the TLS alert it is ("tls: certificate required"),
+	// where HTTP/2 may report only that the connection failed.
+	cfg.EnableHTTP2 = false
 	client, err := config.NewClientFromConfig(cfg, "borderwatch-healthcheck")
 	if err != nil {
 		return nil, "", fmt.Errorf("--web.config.file %s: %w", h.webConfig, err)

@@ -14,7 +14,6 @@ type wbuf []byte
 func (w *wbuf) u8(v uint8)   { *w = append(*w, v) }
 func (w *wbuf) u16(v uint16) { *w = binary.BigEndian.AppendUint16(*w, v) }
 func (w *wbuf) u32(v uint32) { *w = binary.BigEndian.AppendUint32(*w, v) }
-func (w *wbuf) u64(v uint64) { *w = binary.BigEndian.AppendUint64(*w, v) }
 func (w *wbuf) raw(b []byte) { *w = append(*w, b...) }
 func (w *wbuf) pad4() {
 	for len(*w)%4 != 0 {

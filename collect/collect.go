@@ -13,6 +13,7 @@ package collect
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/borderwatch/borderwatch/pipeline"
@@ -106,6 +107,10 @@ type Collector struct {
 	mu        sync.Mutex
 	exporters map[netip.Addr]*exporter
 	other     *exporter // the exporters past MaxExporters: counted, no state
+	evictTry  int64     // last eviction attempt: at most one scan a second
+	// recvErrors counts socket read errors of the listeners (other
+	// than timeouts and closing).
+	recvErrors atomic.Uint64
 }
 
 // New returns a collector.
@@ -116,7 +121,9 @@ func New(cfg Config) *Collector {
 
 // exporter returns addr's state, creating it while there is room; nil
 // when the collector tracks MaxExporters others already. An exporter
-// silent for longer than the template timeout makes room.
+// silent for longer than the template timeout makes room (looked for at
+// most once a second: a flood of new sources does not scan the table per
+// datagram).
 func (c *Collector) exporter(addr netip.Addr, now int64) *exporter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -134,6 +141,10 @@ func (c *Collector) exporter(addr netip.Addr, now int64) *exporter {
 // evictIdle forgets the exporter seen least recently if it has been
 // silent for the template timeout.
 func (c *Collector) evictIdle(now int64) bool {
+	if now-c.evictTry < int64(time.Second) {
+		return false
+	}
+	c.evictTry = now
 	var oldest *exporter
 	for _, e := range c.exporters {
 		if oldest == nil || e.st.lastSeen.Load() < oldest.st.lastSeen.Load() {
@@ -170,6 +181,14 @@ func (c *Collector) Handle(k Kind, from netip.Addr, data []byte, now int64, out 
 		return
 	}
 	h.netflow(data)
+}
+
+// sequence follows the exporter's sequence numbers; not for the exporters
+// past the bound, whose numbers would mix.
+func (h *handler) sequence(k seqKey, got, next uint32) {
+	if !h.stateless {
+		h.e.sequence(k, got, next)
+	}
 }
 
 // handler is one datagram's decoding, under its exporter's lock.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
@@ -29,7 +28,6 @@ type Listener struct {
 	buf     []byte // MaxDatagram+1: a datagram that fills it is oversized
 	from    netip.Addr
 	timeout time.Duration
-	readErr atomic.Uint64
 }
 
 // Listen opens a UDP listener of kind k on addr (host:port).
@@ -68,7 +66,7 @@ func (l *Listener) Next() ([]byte, layers.LinkType, int64, error) {
 		return nil, 0, 0, io.EOF
 	default:
 		// A transient socket error: counted, and the listener goes on.
-		l.readErr.Add(1)
+		l.c.recvErrors.Add(1)
 		return nil, 0, 0, capture.ErrTimeout
 	}
 	l.from = from.Addr()

@@ -12,7 +12,7 @@ import (
 // "other" for the exporters past that bound; it is never on traffic.
 type metricsCollector struct {
 	c                                           *Collector
-	exporters                                   *prometheus.Desc
+	exporters, recvErrors                       *prometheus.Desc
 	datagrams, records, ignored, misses, errors *prometheus.Desc
 	gaps, templates, lastSeen, rate, byRate     *prometheus.Desc
 }
@@ -23,23 +23,24 @@ func NewMetrics(c *Collector) prometheus.Collector {
 		return prometheus.NewDesc("borderwatch_collector_"+name, help, labels, nil)
 	}
 	return &metricsCollector{
-		c:         c,
-		exporters: d("exporters", "Flow exporters whose state (templates, rates, sequence numbers) is kept."),
-		datagrams: d("datagrams_total", "Export datagrams received, by exporter and protocol (netflow5, netflow9, ipfix, sflow5, unknown).", "exporter", "protocol"),
-		records:   d("records_total", "Flow records (NetFlow/IPFIX data records, sFlow flow samples) handed to the pipeline, by exporter.", "exporter"),
-		ignored:   d("ignored_samples_total", "sFlow samples counted and otherwise ignored, by exporter and kind (counter, drop).", "exporter", "kind"),
-		misses:    d("template_misses_total", "NetFlow v9/IPFIX data sets whose template was unknown (or expired) when they came: their records are not counted.", "exporter"),
-		errors:    d("decode_errors_total", "Datagrams, or parts of them, not used, by exporter and reason.", "exporter", "reason"),
-		gaps:      d("sequence_gaps_total", "Missing sequence numbers: lost datagrams (NetFlow v9, sFlow) or records (NetFlow v5, IPFIX).", "exporter"),
-		templates: d("templates", "NetFlow v9/IPFIX templates kept for the exporter.", "exporter"),
-		lastSeen:  d("last_seen_timestamp_seconds", "When the exporter's last datagram came (unix seconds).", "exporter"),
-		rate:      d("sampling_rate", "The sampling rate (1 in N) of the exporter's last record or sample.", "exporter"),
-		byRate:    d("sampled_records_total", "Records and samples by the sampling rate they were scaled by (at most 8 rates per exporter; the rest rate=\"other\").", "exporter", "rate"),
+		c:          c,
+		exporters:  d("exporters", "Flow exporters whose state (templates, rates, sequence numbers) is kept."),
+		recvErrors: d("receive_errors_total", "Socket read errors of the flow listeners (the listener goes on)."),
+		datagrams:  d("datagrams_total", "Export datagrams received, by exporter and protocol (netflow5, netflow9, ipfix, sflow5, unknown).", "exporter", "protocol"),
+		records:    d("records_total", "Flow records (NetFlow/IPFIX data records, sFlow flow samples) handed to the pipeline, by exporter.", "exporter"),
+		ignored:    d("ignored_samples_total", "sFlow samples counted and otherwise ignored, by exporter and kind (counter, drop).", "exporter", "kind"),
+		misses:     d("template_misses_total", "NetFlow v9/IPFIX data sets whose template was unknown (or expired) when they came: their records are not counted.", "exporter"),
+		errors:     d("decode_errors_total", "Datagrams, or parts of them, not used, by exporter and reason.", "exporter", "reason"),
+		gaps:       d("sequence_gaps_total", "Missing sequence numbers: lost datagrams (NetFlow v9, sFlow) or records (NetFlow v5, IPFIX).", "exporter"),
+		templates:  d("templates", "NetFlow v9/IPFIX templates kept for the exporter.", "exporter"),
+		lastSeen:   d("last_seen_timestamp_seconds", "When the exporter's last datagram came (unix seconds).", "exporter"),
+		rate:       d("sampling_rate", "The sampling rate (1 in N) of the exporter's last record or sample.", "exporter"),
+		byRate:     d("sampled_records_total", "Records and samples by the sampling rate they were scaled by (at most 8 rates per exporter; the rest rate=\"other\").", "exporter", "rate"),
 	}
 }
 
 func (m *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.exporters, m.datagrams, m.records, m.ignored, m.misses, m.errors, m.gaps, m.templates, m.lastSeen, m.rate, m.byRate} {
+	for _, d := range []*prometheus.Desc{m.exporters, m.recvErrors, m.datagrams, m.records, m.ignored, m.misses, m.errors, m.gaps, m.templates, m.lastSeen, m.rate, m.byRate} {
 		ch <- d
 	}
 }
@@ -52,6 +53,7 @@ func (m *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.c.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(m.exporters, prometheus.GaugeValue, float64(len(exps)))
+	ch <- prometheus.MustNewConstMetric(m.recvErrors, prometheus.CounterValue, float64(m.c.recvErrors.Load()))
 	sort.Slice(exps, func(i, j int) bool { return exps[i].addr.Less(exps[j].addr) })
 	if m.c.other.st.lastSeen.Load() != 0 {
 		exps = append(exps, m.c.other)

@@ -56,7 +56,7 @@ func (h *handler) v5(data []byte) {
 		h.e.st.fail(reasonDecode)
 		return
 	}
-	h.e.sequence(seqKey{protoNetFlow5, uint32(pkt.EngineType)<<8 | uint32(pkt.EngineId)}, pkt.FlowSequence, pkt.FlowSequence+uint32(pkt.Count))
+	h.sequence(seqKey{protoNetFlow5, uint32(pkt.EngineType)<<8 | uint32(pkt.EngineId)}, pkt.FlowSequence, pkt.FlowSequence+uint32(pkt.Count))
 	rate := uint32(pkt.SamplingInterval & 0x3fff)
 	if rate == 0 {
 		rate = h.c.cfg.SamplingRate
@@ -149,7 +149,7 @@ func (h *handler) templated(version uint16, data []byte) {
 	}
 	if version == 9 {
 		h.sets(msgInfo{version: 9, domain: p9.SourceId, boot: int64(p9.UnixSeconds)*1e9 - int64(p9.SystemUptime)*1e6, export: int64(p9.UnixSeconds) * 1e9}, p9.FlowSets)
-		h.e.sequence(seqKey{protoNetFlow9, p9.SourceId}, p9.SequenceNumber, p9.SequenceNumber+1)
+		h.sequence(seqKey{protoNetFlow9, p9.SourceId}, p9.SequenceNumber, p9.SequenceNumber+1)
 		return
 	}
 	n, missed := h.sets(msgInfo{version: 10, domain: p10.ObservationDomainId, export: int64(p10.ExportTime) * 1e9}, p10.FlowSets)
@@ -158,7 +158,7 @@ func (h *handler) templated(version uint16, data []byte) {
 		delete(h.e.seq, k) // records of unknown count: no gap can be told
 		return
 	}
-	h.e.sequence(k, p10.SequenceNumber, p10.SequenceNumber+uint32(n))
+	h.sequence(k, p10.SequenceNumber, p10.SequenceNumber+uint32(n))
 }
 
 // classify names a goflow2 error; numReasons for template misses only,

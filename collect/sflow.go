@@ -40,9 +40,7 @@ func (h *handler) sflow(data []byte) {
 		// Samples decoded before the error are used.
 		h.e.st.fail(reasonDecode)
 	}
-	if !h.stateless {
-		h.e.sequence(seqKey{protoSFlow5, pkt.SubAgentId}, pkt.SequenceNumber, pkt.SequenceNumber+1)
-	}
+	h.sequence(seqKey{protoSFlow5, pkt.SubAgentId}, pkt.SequenceNumber, pkt.SequenceNumber+1)
 	for _, s := range pkt.Samples {
 		switch s := s.(type) {
 		case sflow.FlowSample:

@@ -211,3 +211,58 @@ borderwatch_collector_datagrams_total{exporter="other",protocol="sflow5"} 0
 		t.Errorf("metrics: %d, %v", n, err)
 	}
 }
+
+// TestSampledIPRecord: an sFlow flow sample with only a sampled IPv4
+// record (no header) is counted from it: its IP length, 1 packet, ×rate.
+func TestSampledIPRecord(t *testing.T) {
+	var w wbuf
+	w.u32(1500) // IP length
+	w.u32(6)
+	w.raw(cli.AsSlice())
+	w.raw(us.AsSlice())
+	w.u32(40000)
+	w.u32(443)
+	w.u32(0x18) // TCP flags
+	w.u32(0)    // ToS
+	c := New(Config{})
+	var out recOut
+	c.Handle(SFlow, exp1, sflowDatagram(exp1, 1, flowSample(1, 64, xdrItem(3, w))), time.Now().UnixNano(), &out)
+	checkNoErrors(t, c.exporters[exp1])
+	want := pipeline.Record{Src: cli, Dst: us, SrcPort: 40000, DstPort: 443, Proto: 6, Bytes: 1500, Packets: 1, SamplingRate: 64}
+	if len(out.recs) != 1 {
+		t.Fatalf("%d records", len(out.recs))
+	}
+	got := out.recs[0]
+	got.First, got.Last = 0, 0
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+type recOut struct {
+	nopOut
+	recs []pipeline.Record
+}
+
+func (o *recOut) Record(r *pipeline.Record) { o.recs = append(o.recs, *r) }
+
+// TestSaneTimes: an exporter's clock off by more than the bounds moves
+// the flow to end at its arrival, keeping its duration (at most a day).
+func TestSaneTimes(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0).UnixNano()
+	s, m, h := int64(time.Second), int64(time.Minute), int64(time.Hour)
+	for _, c := range []struct{ first, last, wantFirst, wantLast int64 }{
+		{now - 30*s, now - 2*s, now - 30*s, now - 2*s},   // sane
+		{now - 30*m, now - 5*m, now - 30*m, now - 5*m},   // an active-timeout export
+		{now + h, now + h + 10*s, now - 10*s, now},       // clock ahead
+		{now - 48*h, now - 48*h + s, now - s, now},       // clock behind
+		{now - 2, now - 5, now - 2, now - 2},             // last before first
+		{now - 3*24*h, now - s, now - s - 24*h, now - s}, // longer than a day
+		{0, 0, now, now}, // no times at all
+	} {
+		f, l := saneTimes(c.first, c.last, now)
+		if f != c.wantFirst || l != c.wantLast {
+			t.Errorf("saneTimes(%d, %d): %d, %d; want %d, %d", c.first-now, c.last-now, f-now, l-now, c.wantFirst-now, c.wantLast-now)
+		}
+	}
+}

@@ -155,6 +155,9 @@ func traffic(p *pipeline.Pipeline) map[metrics.Labels]counted {
 	labels := p.Series().Labels()
 	for id := 1; id < len(labels); id++ {
 		for _, sh := range p.Shards() {
+			if id >= len(sh.Bytes) {
+				continue // the pipeline's own shard counts no traffic
+			}
 			if b := sh.Bytes[id].Load(); b > 0 {
 				c := out[labels[id]]
 				c.Bytes += b

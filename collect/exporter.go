@@ -47,7 +47,7 @@ const (
 )
 
 // stats are one exporter's self-metrics; written under the exporter's
-// lock, read by scrapes without it (except rates).
+// lock, read by scrapes without it (atomics).
 type stats struct {
 	datagrams      [numProtocols]atomic.Uint64
 	records        atomic.Uint64

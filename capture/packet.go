@@ -30,7 +30,11 @@ type Packet struct {
 	// Tunnelled is true when the placed header was found inside a
 	// GRE/VXLAN/Geneve/IP-in-IP tunnel (the outer header is transport).
 	Tunnelled bool
-	Payload   []byte // transport payload (TCP/UDP data), aliases the frame
+	// Scale is how many packets this one stands for: a sampled packet
+	// (sFlow) counts Scale times its bytes and packets. 0 means 1. Decode
+	// leaves it 0; the pipeline's ScaledFrame sets it.
+	Scale   uint32
+	Payload []byte // transport payload (TCP/UDP data), aliases the frame
 }
 
 // FragKind tells whether a packet is an IP fragment.

@@ -374,12 +374,20 @@ func (d *Dispatcher) Shard() *metrics.Shard { return d.shard }
 // Frame decodes one frame and queues it for its worker. data may be reused
 // by the caller as soon as Frame returns.
 func (d *Dispatcher) Frame(data []byte, lt layers.LinkType, ts int64) {
+	d.ScaledFrame(data, lt, ts, 1)
+}
+
+// ScaledFrame is Frame for a sampled frame that stands for scale frames
+// (an sFlow flow sample at 1 in scale): its bytes and packets are counted
+// scale times; its payload names addresses like any other (0 means 1).
+func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scale uint32) {
 	d.shard.PacketsRead.Add(1)
 	v, r := d.dec.Decode(data, lt, ts, &d.pkt)
 	if v != capture.Decoded {
 		d.shard.Skipped[r].Add(1)
 		return
 	}
+	d.pkt.Scale = scale
 	i := d.target
 	if i < 0 {
 		d.sync(ts)

@@ -238,3 +238,75 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestScaledFrame: a frame sampled 1 in 4 counts exactly like the same
+// frame seen four times, and a sampled DNS answer still names its address
+// (sFlow's flow samples feed names as a capture does).
+func TestScaledFrame(t *testing.T) {
+	pol := docPolicy(t, "DE")
+	t0 := time.Unix(1_700_000_000, 0).UnixNano()
+	ms := int64(time.Millisecond)
+	resolver, client := netip.MustParseAddrPort("192.168.1.1:53"), netip.MustParseAddrPort("192.168.1.10:5353")
+	cli, srv := netip.MustParseAddrPort("192.168.1.10:40000"), netip.MustParseAddrPort("203.0.113.5:443")
+	dns := buildFrame(t, resolver, client, true, dnsAnswer(t, "www.tiktok.com", srv.Addr()), t0)
+	var frames []sentFrame
+	for i := 0; i < 5; i++ {
+		frames = append(frames, buildFrame(t, cli, srv, false, make([]byte, 100+i), t0+int64(10+i)*ms))
+	}
+	run := func(feed func(d *Dispatcher)) string {
+		cfg := DefaultConfig()
+		cfg.Workers = 2
+		p, err := New(cfg, pol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		d := p.NewDispatcher(-1)
+		d.ScaledFrame(dns.data, layers.LinkTypeEthernet, dns.ts, 4)
+		feed(d)
+		d.Send()
+		p.Finish()
+		return trafficExposition(t, p)
+	}
+	scaled := run(func(d *Dispatcher) {
+		for _, f := range frames {
+			d.ScaledFrame(f.data, layers.LinkTypeEthernet, f.ts, 4)
+		}
+	})
+	repeated := run(func(d *Dispatcher) {
+		for _, f := range frames {
+			for range 4 {
+				d.Frame(f.data, layers.LinkTypeEthernet, f.ts)
+			}
+		}
+	})
+	var egress uint64
+	for _, f := range frames {
+		egress += 4 * f.ipLen
+	}
+	want := `borderwatch_traffic_bytes_total{app="tiktok",client_group="default",country="US",direction="egress",provider="other",region="abroad"} ` + itoa(egress)
+	if !strings.Contains(scaled, want) {
+		t.Errorf("want %s in\n%s", want, scaled)
+	}
+	wantPk := `borderwatch_traffic_packets_total{app="tiktok",client_group="default",country="US",direction="egress",provider="other",region="abroad"} 20`
+	if !strings.Contains(scaled, wantPk) {
+		t.Errorf("want %s in\n%s", wantPk, scaled)
+	}
+	// The DNS answer itself is internal: scaled 4 times, once in repeated.
+	if !strings.Contains(scaled, "borderwatch_internal_packets_total 4") {
+		t.Errorf("the sampled DNS answer should count 4 internal packets:\n%s", scaled)
+	}
+	if a, b := withoutInternal(scaled), withoutInternal(repeated); a != b {
+		t.Errorf("scaled vs repeated frames:\n%s", cmp.Diff(a, b))
+	}
+}
+
+func withoutInternal(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "borderwatch_internal_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

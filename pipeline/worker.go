@@ -141,7 +141,8 @@ func (w *Worker) Handle(p *capture.Packet) {
 			w.measured(e, us)
 		}
 	}
-	w.add(e, side, uint64(p.IPLen), 1)
+	n := uint64(max(p.Scale, 1))
+	w.add(e, side, uint64(p.IPLen)*n, n)
 
 	if len(p.Payload) > 0 {
 		if p.Proto == 17 || p.Proto == 6 {

@@ -56,7 +56,7 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 
 	c, err := startCapture(ctx, o, p, logger, reg, stderr)
 	if err != nil {
-		logger.Error("live capture", "err", err)
+		logger.Error("starting capture", "err", err)
 		return 1
 	}
 	lc.push(c.stop)
@@ -100,8 +100,8 @@ func daemonSettings(o *options, logger *slog.Logger, stderr io.Writer) (*setting
 		fmt.Fprintf(stderr, "configuration OK: home region %v, %d local networks, %d client groups\n", st.home, len(st.cfg.LocalNetworks), len(st.cfg.ClientGroups))
 		return nil, 0
 	}
-	if len(o.files) == 0 && len(o.interfaces) == 0 {
-		logger.Error("nothing to capture: give --capture.interface IFACE (live) or --capture.file FILE")
+	if len(o.files) == 0 && len(o.interfaces) == 0 && !o.collecting() {
+		logger.Error("nothing to capture: give --capture.interface IFACE (live), --capture.file FILE, --netflow.listen-address or --sflow.listen-address")
 		return nil, 2
 	}
 	if len(st.home) == 0 {
@@ -128,7 +128,8 @@ func (l *lifecycle) stop() {
 	}
 }
 
-// captureRun is the daemon's capture: the files and the live interfaces.
+// captureRun is the daemon's capture: the files, the live interfaces and
+// the flow collectors.
 type captureRun struct {
 	p       *pipeline.Pipeline
 	cancel  context.CancelFunc
@@ -150,6 +151,11 @@ func startCapture(ctx context.Context, o *options, p *pipeline.Pipeline, logger 
 			c.sources.Wait()
 			return nil, err
 		}
+	}
+	if err := startCollectors(capCtx, o, p, logger, reg, &c.sources); err != nil {
+		cancel()
+		c.sources.Wait()
+		return nil, err
 	}
 	return c, nil
 }

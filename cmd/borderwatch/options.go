@@ -57,6 +57,7 @@ type options struct {
 	metricPath string
 	lifecycle  bool
 	geoWatch   time.Duration
+	collectOpts
 
 	lookupRTT time.Duration
 
@@ -104,6 +105,7 @@ func (o *options) addRun(c *kingpin.CmdClause) {
 	c.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricPath)
 	c.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP always reloads).").BoolVar(&o.lifecycle)
 	c.Flag("geo.watch-interval", "How often the daemon checks --geo.country-db and --geo.asn-db for a new file (reloaded once it is stable for one interval); 0 disables.").Default("5s").DurationVar(&o.geoWatch)
+	o.addCollect(c)
 }
 
 func (o *options) addRead(c *kingpin.CmdClause) {

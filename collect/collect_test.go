@@ -174,7 +174,7 @@ func lab(dir, country, app string) metrics.Labels {
 	if country == "DE" {
 		region = "home"
 	}
-	return metrics.Labels{Direction: dir, Country: country, Provider: "other", App: app, Region: region, ClientGroup: "default"}
+	return metrics.Labels{Direction: dir, Country: country, Provider: "other", App: app, Region: region, ClientGroup: "default", Basis: "database", OperatorCountry: "unknown"}
 }
 
 func checkTraffic(t *testing.T, p *pipeline.Pipeline, want map[metrics.Labels]counted) {

@@ -74,7 +74,7 @@ func TestNetFlowV9(t *testing.T) {
 	checkNoErrors(t, e)
 }
 
-var lab6 = metrics.Labels{Direction: "egress", Country: "US", Provider: "unknown", App: "unknown", Region: "abroad", ClientGroup: "default"}
+var lab6 = metrics.Labels{Direction: "egress", Country: "US", Provider: "unknown", App: "unknown", Region: "abroad", ClientGroup: "default", Basis: "database", OperatorCountry: "unknown"}
 
 // TestIPFIX: a template set and an options template set (a sampler's
 // interval, RFC 7011 3.4.2.2), option data for two samplers (1 in 100

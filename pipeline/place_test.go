@@ -61,6 +61,9 @@ func traffic(p *Pipeline) map[metrics.Labels]uint64 {
 	labels := p.Series().Labels()
 	for id := 1; id < len(labels); id++ {
 		for _, sh := range p.Shards() {
+			if id >= len(sh.Bytes) {
+				continue // the pipeline's own shard counts no traffic
+			}
 			if b := sh.Bytes[id].Load(); b > 0 {
 				out[labels[id]] += b
 			}

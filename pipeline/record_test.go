@@ -284,11 +284,11 @@ func TestScaledFrame(t *testing.T) {
 	for _, f := range frames {
 		egress += 4 * f.ipLen
 	}
-	want := `borderwatch_traffic_bytes_total{app="tiktok",client_group="default",country="US",direction="egress",provider="other",region="abroad"} ` + itoa(egress)
+	want := `borderwatch_traffic_bytes_total{app="tiktok",basis="database",client_group="default",country="US",direction="egress",operator_country="unknown",provider="other",region="abroad"} ` + itoa(egress)
 	if !strings.Contains(scaled, want) {
 		t.Errorf("want %s in\n%s", want, scaled)
 	}
-	wantPk := `borderwatch_traffic_packets_total{app="tiktok",client_group="default",country="US",direction="egress",provider="other",region="abroad"} 20`
+	wantPk := `borderwatch_traffic_packets_total{app="tiktok",basis="database",client_group="default",country="US",direction="egress",operator_country="unknown",provider="other",region="abroad"} 20`
 	if !strings.Contains(scaled, wantPk) {
 		t.Errorf("want %s in\n%s", wantPk, scaled)
 	}

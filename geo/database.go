@@ -319,6 +319,47 @@ type scratch struct {
 	country countryRecord
 	asn     asnRecord
 	ipinfo  ipinfoRecord
+	// Decoded records by their offset in the data section: most addresses
+	// of a flood share a few thousand records, and decoding one costs more
+	// than finding it. Direct-mapped, per database (the offsets of another
+	// file mean nothing).
+	countries recordCache[string]
+	ases      recordCache[asRecord]
+}
+
+// asRecord is a decoded ASN record.
+type asRecord struct {
+	asn uint32
+	org string
+}
+
+// recordSlots is the size of a scratch's record caches.
+const recordSlots = 1 << 12
+
+// recordCache maps record offsets of one database to decoded values.
+type recordCache[T any] struct {
+	db   *database
+	offs [recordSlots]uintptr // offset + 1; 0: empty
+	vals [recordSlots]T
+}
+
+// get returns the value of the record at off in d, if cached.
+func (c *recordCache[T]) get(d *database, off uintptr) (v T, ok bool) {
+	if c.db != d {
+		c.db = d
+		clear(c.offs[:])
+		return v, false
+	}
+	i := (off * 0x9E3779B97F4A7C15 >> 52) & (recordSlots - 1)
+	if c.offs[i] != off+1 {
+		return v, false
+	}
+	return c.vals[i], true
+}
+
+func (c *recordCache[T]) put(off uintptr, v T) {
+	i := (off * 0x9E3779B97F4A7C15 >> 52) & (recordSlots - 1)
+	c.offs[i], c.vals[i] = off+1, v
 }
 
 // country returns addr's ISO country code, "" if unknown. It never
@@ -333,6 +374,10 @@ func (d *database) country(addr netip.Addr, s *scratch) (cc string) {
 	if !res.Found() {
 		return ""
 	}
+	if v, ok := s.countries.get(d, res.Offset()); ok {
+		return v
+	}
+	defer func() { s.countries.put(res.Offset(), cc) }()
 	if d.schema == schemaIPinfo || d.schema == schemaFlatCountry {
 		// The IPinfo record type holds country_code; decoding stops at the
 		// fields the struct has.
@@ -367,6 +412,10 @@ func (d *database) as(addr netip.Addr, s *scratch) (asn uint32, org string) {
 	if !res.Found() {
 		return 0, ""
 	}
+	if v, ok := s.ases.get(d, res.Offset()); ok {
+		return v.asn, v.org
+	}
+	defer func() { s.ases.put(res.Offset(), asRecord{asn, org}) }()
 	if d.schema == schemaIPinfo {
 		rec := &s.ipinfo
 		*rec = ipinfoRecord{}

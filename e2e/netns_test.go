@@ -113,8 +113,12 @@ func inNS(ns, role string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-func startServers(t *testing.T) {
-	cmd := inNS(srvNS, "servers")
+func startServers(t *testing.T) { startRole(t, srvNS, "servers") }
+
+// startRole runs the test binary in role inside ns until the test ends
+// (it closes the role's standard input), once the role says "ready".
+func startRole(t *testing.T, ns, role string, env ...string) {
+	cmd := inNS(ns, role, env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -124,7 +128,7 @@ func startServers(t *testing.T) {
 	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || line != "ready\n" {
-		t.Fatalf("servers: %q %v", line, err)
+		t.Fatalf("%s: %q %v", role, line, err)
 	}
 }
 

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -79,18 +78,7 @@ func startRelay(t *testing.T, delays map[string]time.Duration) {
 	for a, d := range delays {
 		spec = append(spec, a+"="+d.String())
 	}
-	cmd := inNS(midNS, "relay", "BW_E2E_DELAYS="+strings.Join(spec, ","))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("relay: %q %v", line, err)
-	}
+	startRole(t, midNS, "relay", "BW_E2E_DELAYS="+strings.Join(spec, ","))
 }
 
 // runRelay is the "relay" role: it copies frames both ways between midCli

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
-	"github.com/borderwatch/borderwatch/flow"
 	"github.com/borderwatch/borderwatch/internal/testenv"
 	"github.com/borderwatch/borderwatch/metrics"
 	"github.com/borderwatch/borderwatch/place"
@@ -240,17 +239,7 @@ func rttPipeline(t *testing.T, s Sink) (*Pipeline, *Worker) {
 		t.Fatal(err)
 	}
 	pol.Site = site
-	cfg := DefaultConfig()
-	cfg.Flow = flow.Config{MaxFlows: 64, IdleTimeout: 10 * time.Second, ActiveTimeout: 60 * time.Second}
-	cfg.Sink, cfg.SinkQueue, cfg.SinkWait = s, 64, true
-	p, err := New(cfg, pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	w := p.workers[0]
-	w.refreshPolicy()
-	return p, w
+	return sinkPipelineWith(t, pol, s, 64, 64, true)
 }
 
 // TestWorkerRTT: the state machine of rtt.go on hand-made handshakes, and

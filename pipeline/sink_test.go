@@ -36,10 +36,16 @@ func (c *collectSink) Flow(f *EndedFlow) {
 // sinkPipeline returns a pipeline with one worker feeding s; the test
 // calls the worker directly (its goroutine is idle between batches).
 func sinkPipeline(t *testing.T, s Sink, maxFlows, queue int) (*Pipeline, *Worker) {
+	return sinkPipelineWith(t, docPolicy(t, "DE"), s, maxFlows, queue, false)
+}
+
+// sinkPipelineWith is sinkPipeline with a policy, and a sink queue that
+// waits rather than drops when wait is set.
+func sinkPipelineWith(t *testing.T, pol *Policy, s Sink, maxFlows, queue int, wait bool) (*Pipeline, *Worker) {
 	cfg := DefaultConfig()
 	cfg.Flow = flow.Config{MaxFlows: maxFlows, IdleTimeout: 10 * time.Second, ActiveTimeout: 60 * time.Second}
-	cfg.Sink, cfg.SinkQueue = s, queue
-	p, err := New(cfg, docPolicy(t, "DE"))
+	cfg.Sink, cfg.SinkQueue, cfg.SinkWait = s, queue, wait
+	p, err := New(cfg, pol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,15 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 	}
 	readFiles(ctx, o.readFiles, d, ff)
 	p.Finish()
+	if code := writeReport(o, st, p, &period, stdout, stderr); code != 0 {
+		return code
+	}
+	_ = logger
+	return status
+}
+
+// writeReport writes the finished read's report in --format.
+func writeReport(o *options, st *settings, p *pipeline.Pipeline, period *report.Period, stdout, stderr io.Writer) int {
 	switch o.format {
 	case "prometheus":
 		_, g := newRegistry(p, st.policy.Geo)
@@ -94,6 +103,5 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 			return 1
 		}
 	}
-	_ = logger
-	return status
+	return 0
 }

@@ -1,19 +1,20 @@
 package dashboards
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/borderwatch/borderwatch/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/internal/testenv"
 )
 
 // TestEndToEndPrometheus runs a real Prometheus server against a real
@@ -28,34 +29,11 @@ func TestEndToEndPrometheus(t *testing.T) {
 	if err != nil {
 		t.Skip("prometheus not installed (apt-get install prometheus); CI installs it")
 	}
-	root := testenv.SharedDir(t)
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "bw.yml")
-	// sites.pcapng's client (192.168.1.250) and the sample's 192.168.1.10
-	// are government devices; the rest of 192.168.1.0/24 is staff.
-	os.WriteFile(cfg, []byte(`home_region: [EU]
-client_groups:
-  - name: government
-    prefixes: [192.168.1.250/32, 192.168.1.10/32]
-  - name: staff
-    prefixes: [192.168.1.0/24]
-`), 0o644)
-	total := countPackets(t, filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng")) + countPackets(t, "../testdata/sample.pcap.gz")
-	bin, err := buildDaemon(t)
-	if err != nil {
-		t.Skipf("borderwatch cannot be built, skipping the end-to-end test: %v", err)
-	}
-	files := []string{"--capture.file", filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng"), "--capture.file", "../testdata/sample.pcap.gz"}
-	d := runDaemon(t, bin, append([]string{"--config.file", cfg, "--capture.file-rate", "360"}, files...)...)
-	// A second instance knows its site: sites.pcapng was captured near
-	// Milan (a Milan VPN exit answers in 3.5 ms), so measured round trips
-	// overrule database countries (the basis label, the round-trip panels).
-	site := runDaemon(t, bin, append([]string{"--config.file", cfg, "--capture.file-rate", "360", "--geo.site-location", "45.46,9.19"}, files...)...)
+	d, site, total := twoInstances(t, dir)
 
-	promAddr := freeAddr(t)
 	rules, _ := filepath.Abs("rules")
-	promCfg := filepath.Join(dir, "prometheus.yml")
-	os.WriteFile(promCfg, []byte(`global:
+	base := startPrometheus(t, promBin, dir, "prometheus", `global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files: ["`+rules+`/*.yml"]
@@ -63,25 +41,7 @@ scrape_configs:
   - job_name: borderwatch
     static_configs:
       - targets: ["`+d.addr+`", "`+site.addr+`"]
-`), 0o644)
-	prom := exec.Command(promBin, "--config.file", promCfg, "--storage.tsdb.path", filepath.Join(dir, "tsdb"),
-		"--web.listen-address", promAddr, "--log.level", "warn")
-	var promErr strings.Builder
-	prom.Stderr = &promErr
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		prom.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { prom.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			prom.Process.Kill()
-		}
-	})
-	base := "http://" + promAddr
+`, "--storage.tsdb.path", filepath.Join(dir, "tsdb"))
 
 	// Wait until Prometheus has scraped the whole of both files (in several
 	// growing samples) and the government alert has been evaluated.
@@ -92,7 +52,7 @@ scrape_configs:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus never scraped enough: %s", promErr.String())
+			t.Fatal("Prometheus never scraped enough")
 		}
 		time.Sleep(time.Second)
 	}
@@ -293,4 +253,95 @@ func countPackets(t *testing.T, path string) int {
 		}
 		n++
 	}
+}
+
+// startPrometheus runs Prometheus with the configuration cfg (written to
+// dir/name.yml) and args until the test ends, and returns its base URL
+// once it is ready.
+func startPrometheus(t *testing.T, promBin, dir, name, cfg string, args ...string) string {
+	t.Helper()
+	file := filepath.Join(dir, name+".yml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	prom := exec.Command(promBin, append([]string{"--config.file", file, "--web.listen-address", addr, "--log.level", "warn"}, args...)...)
+	var stderr syncBuffer
+	prom.Stderr = &stderr
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		prom.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { prom.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			prom.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("%s: %s", name, stderr.String())
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %s", name, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// twoInstances runs two borderwatch daemons reading the same shared
+// capture and the sample capture at a paced rate: d without a site, site
+// with the site of sites.pcapng (near Milan: a Milan VPN exit answers in
+// 3.5 ms), so that measured round trips overrule database countries (the
+// basis label, the round-trip panels). total is the frames each reads.
+func twoInstances(t *testing.T, dir string) (d, site *daemon, total int) {
+	root := testenv.SharedDir(t)
+	cfg := filepath.Join(dir, "bw.yml")
+	// sites.pcapng's client (192.168.1.250) and the sample's 192.168.1.10
+	// are government devices; the rest of 192.168.1.0/24 is staff.
+	os.WriteFile(cfg, []byte(`home_region: [EU]
+client_groups:
+  - name: government
+    prefixes: [192.168.1.250/32, 192.168.1.10/32]
+  - name: staff
+    prefixes: [192.168.1.0/24]
+`), 0o644)
+	total = countPackets(t, filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng")) + countPackets(t, "../testdata/sample.pcap.gz")
+	bin, err := buildDaemon(t)
+	if err != nil {
+		t.Skipf("borderwatch cannot be built, skipping the end-to-end test: %v", err)
+	}
+	files := []string{"--capture.file", filepath.Join(root, "pcaps/ndpi/pcap/sites.pcapng"), "--capture.file", "../testdata/sample.pcap.gz"}
+	d = runDaemon(t, bin, append([]string{"--config.file", cfg, "--capture.file-rate", "360"}, files...)...)
+	site = runDaemon(t, bin, append([]string{"--config.file", cfg, "--capture.file-rate", "360", "--geo.site-location", "45.46,9.19"}, files...)...)
+	return d, site, total
 }

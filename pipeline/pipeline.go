@@ -65,6 +65,7 @@ type Pipeline struct {
 	nameCache *names.Cache
 	nameStats *names.Stats
 	rtts      *rttTable // shortest round trip per remote address
+	dnsPorts  *portSet  // ports whose answers are parsed as DNS
 	policy    atomic.Pointer[Policy]
 	workers   []*Worker
 	shard     *metrics.Shard  // the pipeline's own counters (sweep timeouts)
@@ -93,6 +94,7 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		rtts:      new(rttTable),
+		dnsPorts:  new(portSet),
 		cfg:       cfg,
 		series:    metrics.NewSeriesOptions(cfg.SeriesLimit, metrics.SeriesOptions{ASN: cfg.ASNLabel, CloudRegion: cfg.CloudRegionLabel}),
 		nameStats: &names.Stats{},
@@ -102,6 +104,9 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 	p.nameCache = names.NewCache(cfg.Names)
 	p.policy.Store(pol)
 	perWorker := max(cfg.Flow.MaxFlows/cfg.Workers, 16)
+	for _, port := range cfg.Names.DNSPorts {
+		p.dnsPorts.add(port)
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		w := newWorker(p, perWorker)
 		w.refreshPolicy()
@@ -339,6 +344,7 @@ type Dispatcher struct {
 	cur    []*batch
 	epoch  int64           // packet time / syncPeriod of the last barrier
 	behind []chan struct{} // the last barrier's markers, one per worker, not yet waited for
+	dns    bool            // a DNS answer was dispatched since the last markers
 	pkt    capture.Packet
 }
 
@@ -352,7 +358,10 @@ type Dispatcher struct {
 // naming window and is placed. Waiting one period behind, not for the
 // markers just queued, keeps the reader from stalling while the workers
 // drain (on sparse real traffic a barrier per period cost a third of the
-// run).
+// run). Only DNS answers need the guarantee, so a period that dispatched
+// none queues no markers, flushes no batch and waits for nothing more
+// (markers queued earlier are behind every answer before them): sparse
+// traffic keeps its batches.
 const syncPeriod = namingWindow / 2
 
 // NewDispatcher returns a dispatcher of input 0; target is a worker index,
@@ -391,6 +400,9 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 	i := d.target
 	if i < 0 {
 		d.sync(ts)
+		if len(d.pkt.Payload) > 0 && d.p.dnsPorts.has(d.pkt.SrcPort) && (d.pkt.Proto == 17 || d.pkt.Proto == 6) {
+			d.dns = true
+		}
 		// Dispatch by address pair (not ports), so that the later
 		// fragments of a datagram meet its first one.
 		a, b := d.pkt.Src, d.pkt.Dst
@@ -427,10 +439,14 @@ func (d *Dispatcher) sync(ts int64) {
 		return
 	}
 	d.epoch = ep
-	d.Send()
 	for _, c := range d.behind {
-		<-c
+		<-c // a closed channel returns at once: each is waited for once
 	}
+	if !d.dns {
+		return
+	}
+	d.dns = false
+	d.Send()
 	if d.behind == nil {
 		d.behind = make([]chan struct{}, len(d.p.workers))
 	}

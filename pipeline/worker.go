@@ -71,8 +71,7 @@ type Worker struct {
 	ended       EndedFlow    // scratch for the sink queue
 	folded      bool         // a series id of the current placement is a fold
 	policy      *Policy
-	input       Input              // of the batch being handled
-	dnsPorts    [65536 / 64]uint64 // bitset
+	input       Input // of the batch being handled
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {
@@ -83,9 +82,6 @@ func newWorker(p *Pipeline, maxFlows int) *Worker {
 	w.table.SetVisit(w.visit)
 	w.tracker = names.NewTracker(p.cfg.Names, p.nameStats)
 	w.learnFn = w.learnDNS
-	for _, port := range p.cfg.Names.DNSPorts {
-		w.dnsPorts[port/64] |= 1 << (port % 64)
-	}
 	return w
 }
 
@@ -202,7 +198,13 @@ func (w *Worker) visit(e *flow.Entry, now int64) {
 	}
 }
 
-func (w *Worker) isDNSPort(port uint16) bool { return w.dnsPorts[port/64]&(1<<(port%64)) != 0 }
+func (w *Worker) isDNSPort(port uint16) bool { return w.p.dnsPorts.has(port) }
+
+// portSet is a set of ports.
+type portSet [65536 / 64]uint64
+
+func (s *portSet) add(port uint16)      { s[port/64] |= 1 << (port % 64) }
+func (s *portSet) has(port uint16) bool { return s[port/64]&(1<<(port%64)) != 0 }
 
 func (w *Worker) feedName(e *flow.Entry, h uint64, p *capture.Packet, side int) {
 	id := h ^ uint64(e.First)

@@ -120,6 +120,7 @@ type webServer struct {
 	clients *clientLimiter
 	errLog  *limitedLog
 	logger  *slog.Logger
+	exited  chan struct{} // closed when the serving goroutine returns
 }
 
 func newWebServer(c webConfig) (*webServer, error) {
@@ -201,16 +202,28 @@ func (ws *webServer) reload(f func() error) func() error {
 // serving (http.ErrServerClosed after stop).
 func (ws *webServer) start(flags *web.FlagConfig) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- web.ListenAndServe(ws.srv, flags, ws.logger) }()
+	ws.exited = make(chan struct{})
+	go func() {
+		defer close(ws.exited)
+		done <- web.ListenAndServe(ws.srv, flags, ws.logger)
+	}()
 	return done
 }
 
-// stop lets requests in flight finish for up to 5 s, then closes.
+// stop lets requests in flight finish for up to 5 s, then closes, and
+// waits for the serving goroutine (so that nothing logs after the daemon
+// returned, e.g. when a later start step fails).
 func (ws *webServer) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := ws.srv.Shutdown(ctx); err != nil {
 		ws.srv.Close()
+	}
+	if ws.exited != nil {
+		select {
+		case <-ws.exited:
+		case <-ctx.Done():
+		}
 	}
 }
 

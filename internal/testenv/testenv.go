@@ -1,6 +1,6 @@
-// Package testenv finds what tests share with the rest of the workplace:
-// the directory of real captures and benchmarks (shared/), beside the
-// repository or named by $BORDERWATCH_SHARED.
+// Package testenv holds what the tests share: the directory of real
+// captures and benchmarks (shared/, beside the repository or named by
+// $BORDERWATCH_SHARED), and a buffer safe for concurrent use.
 package testenv
 
 import (

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,7 +197,8 @@ func TestPmacctSfprobe(t *testing.T) {
 		got.Bytes += sh.InternalBytes.Load()
 		got.Packets += sh.InternalPackets.Load()
 	}
-	if got != want || want.Packets == 0 {
+	// pmacct leaves out 2 of the capture's 6,408 packets (see above).
+	if got != want || want.Packets < 6406 {
 		t.Errorf("collected %+v from %d datagrams, the samples say %+v", got, len(dgs), want)
 	}
 	e := h.exporter()
@@ -225,7 +227,15 @@ func recordPmacct(t *testing.T, bin, pcap string) [][]byte {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, bin, "-f", conf).CombinedOutput(); err != nil {
-		t.Fatalf("pmacctd: %v\n%s", err, out)
+		// pmacctd sometimes exits 1 at the end of the file because its
+		// core loses the plugin as both shut down ("connection lost to
+		// 'default_sfprobe-sfprobe'"), after every datagram was sent: the
+		// sequence check below and the packet count in the caller say
+		// whether they all were.
+		if !strings.Contains(string(out), "Shutting down on user request") {
+			t.Fatalf("pmacctd: %v\n%s", err, out)
+		}
+		t.Logf("pmacctd: %v at shutdown (every datagram checked below)", err)
 	}
 	var dgs [][]byte
 	buf := make([]byte, 65536)

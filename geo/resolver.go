@@ -69,6 +69,7 @@ type databases struct {
 	country, asn *database
 	ranges, feed *rangeSet // published ranges, the user's geofeed; nil: none
 	gen          uint64
+	stamps       []fileStamp // of the watched files, taken before they were read
 }
 
 // Resolver answers lookups from the country and ASN databases. Lookup,
@@ -108,6 +109,7 @@ func Open(cfg Config) (*Resolver, error) {
 // short runs when both are files). The same file given for both (IPinfo
 // Lite) is read once.
 func load(cfg Config) (*databases, error) {
+	stamps := stampsOf(watchedPaths(cfg)) // before reading: a later change is seen
 	var c, a *database
 	var cerr, aerr error
 	if cfg.CountryDB != "" && cfg.CountryDB == cfg.ASNDB {
@@ -154,6 +156,7 @@ func load(cfg Config) (*databases, error) {
 		asn:     &database{r: a.r, schema: a.schema, info: ai},
 		ranges:  ranges,
 		feed:    feed,
+		stamps:  stamps,
 	}, nil
 }
 

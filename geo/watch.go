@@ -22,6 +22,25 @@ func stampOf(path string) fileStamp {
 	return fileStamp{ok: true, size: fi.Size(), mtime: fi.ModTime(), file: fi}
 }
 
+// watchedPaths are the database files of cfg that Watch polls.
+func watchedPaths(cfg Config) []string {
+	var paths []string
+	for _, p := range []string{cfg.CountryDB, cfg.ASNDB, cfg.Geofeed} {
+		if p != "" && (len(paths) == 0 || paths[0] != p) {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+func stampsOf(paths []string) []fileStamp {
+	s := make([]fileStamp, len(paths))
+	for i, p := range paths {
+		s[i] = stampOf(p)
+	}
+	return s
+}
+
 func (s fileStamp) same(o fileStamp) bool {
 	if s.ok != o.ok {
 		return false
@@ -42,19 +61,7 @@ func (s fileStamp) same(o fileStamp) bool {
 // Polling needs no inotify and sees Kubernetes' symlink swaps of mounted
 // ConfigMaps and Secrets.
 func (r *Resolver) Watch(ctx context.Context, interval time.Duration, onReload func(error)) {
-	var paths []string
-	for _, p := range []string{r.cfg.CountryDB, r.cfg.ASNDB, r.cfg.Geofeed} {
-		if p != "" && (len(paths) == 0 || paths[0] != p) {
-			paths = append(paths, p)
-		}
-	}
-	stamps := func() []fileStamp {
-		s := make([]fileStamp, len(paths))
-		for i, p := range paths {
-			s[i] = stampOf(p)
-		}
-		return s
-	}
+	paths := watchedPaths(r.cfg)
 	equal := func(a, b []fileStamp) bool {
 		for i := range a {
 			if !a[i].same(b[i]) {
@@ -63,7 +70,9 @@ func (r *Resolver) Watch(ctx context.Context, interval time.Duration, onReload f
 		}
 		return true
 	}
-	loaded := stamps()
+	// What was loaded, stamped before it was read: a file replaced
+	// between Open and Watch is a change too.
+	loaded := r.cur.Load().stamps
 	var pending []fileStamp // changed, waiting to be stable
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -76,7 +85,7 @@ func (r *Resolver) Watch(ctx context.Context, interval time.Duration, onReload f
 		if len(paths) == 0 {
 			continue
 		}
-		now := stamps()
+		now := stampsOf(paths)
 		switch {
 		case equal(now, loaded):
 			pending = nil

@@ -79,3 +79,41 @@ func TestWatch(t *testing.T) {
 		t.Errorf("reloads %d ok, %d failed", ok, failed)
 	}
 }
+
+// TestWatchChangeBeforeWatch: a file replaced after Open and before Watch
+// starts (or before its goroutine is scheduled) is a change: Watch
+// compares with what was loaded, not with what it finds when it starts.
+func TestWatchChangeBeforeWatch(t *testing.T) {
+	country, asn := docDBs(t)
+	r, err := Open(Config{CountryDB: country, ASNDB: asn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := country + ".tmp"
+	if err := geotest.WriteCountry(tmp, map[netip.Prefix]string{mustPrefix("192.0.2.0/24"): "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, country); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := make(chan error, 1)
+	go r.Watch(ctx, 10*time.Millisecond, func(err error) {
+		select {
+		case results <- err:
+		default:
+		}
+	})
+	select {
+	case err := <-results:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the file replaced before Watch started was never reloaded")
+	}
+	if got := r.NewCache().Lookup(netip.MustParseAddr("192.0.2.1")).Country; got != "FR" {
+		t.Errorf("after the reload: %q", got)
+	}
+}

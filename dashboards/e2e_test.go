@@ -23,10 +23,7 @@ import (
 // for the government group only. The 7107 packets are read at 360 packets/s,
 // about 20 seconds: Prometheus scrapes each second and sees counters grow.
 func TestEndToEndPrometheus(t *testing.T) {
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (apt-get install prometheus); CI installs it")
-	}
+	promBin := prometheusBin(t)
 	dir := t.TempDir()
 	d, site, total := twoInstances(t, dir)
 
@@ -251,6 +248,16 @@ func countPackets(t *testing.T, path string) int {
 		}
 		n++
 	}
+}
+
+// prometheusBin returns the Prometheus server binary or skips the test.
+func prometheusBin(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Skip("prometheus not installed (apt-get install prometheus); CI installs it")
+	}
+	return bin
 }
 
 // startPrometheus runs Prometheus with the configuration cfg (written to

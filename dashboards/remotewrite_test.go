@@ -2,7 +2,6 @@ package dashboards
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,10 +20,7 @@ import (
 // them, and per instance the central store's traffic and packet totals
 // equal the instance's own /metrics.
 func TestRemoteWrite(t *testing.T) {
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus not installed (apt-get install prometheus); CI installs it")
-	}
+	promBin := prometheusBin(t)
 	dir := t.TempDir()
 	d, site, total := twoInstances(t, dir)
 	rules, _ := filepath.Abs("rules")

@@ -350,7 +350,7 @@ func (c *recordCache[T]) get(d *database, off uintptr) (v T, ok bool) {
 		clear(c.offs[:])
 		return v, false
 	}
-	i := (off * 0x9E3779B97F4A7C15 >> 52) & (recordSlots - 1)
+	i := recordSlot(off)
 	if c.offs[i] != off+1 {
 		return v, false
 	}
@@ -358,9 +358,12 @@ func (c *recordCache[T]) get(d *database, off uintptr) (v T, ok bool) {
 }
 
 func (c *recordCache[T]) put(off uintptr, v T) {
-	i := (off * 0x9E3779B97F4A7C15 >> 52) & (recordSlots - 1)
+	i := recordSlot(off)
 	c.offs[i], c.vals[i] = off+1, v
 }
+
+// recordSlot is the slot of a record offset.
+func recordSlot(off uintptr) uintptr { return (off * 0x9E3779B97F4A7C15 >> 52) & (recordSlots - 1) }
 
 // country returns addr's ISO country code, "" if unknown. It never
 // panics.

@@ -400,7 +400,7 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 	i := d.target
 	if i < 0 {
 		d.sync(ts)
-		if len(d.pkt.Payload) > 0 && d.p.dnsPorts.has(d.pkt.SrcPort) && (d.pkt.Proto == 17 || d.pkt.Proto == 6) {
+		if d.p.isDNSAnswer(&d.pkt) {
 			d.dns = true
 		}
 		// Dispatch by address pair (not ports), so that the later

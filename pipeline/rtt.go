@@ -41,16 +41,10 @@ const (
 // datagram (RFC 9000 section 14.1).
 const quicMinInitial = 1200
 
-// remoteSide returns the side of the flow's remote endpoint (see
-// place.Flow.Remote).
+// remoteSide returns the side of the flow's remote endpoint (the
+// placement rule's, place.RemoteOf).
 func remoteSide(e *flow.Entry) int {
-	switch e.Flags & (flagLocalA | flagLocalB) {
-	case flagLocalA:
-		return flow.BtoA
-	case flagLocalB:
-		return flow.AtoB
-	}
-	return 1 - int(e.Initiator)&1
+	return place.RemoteOf([2]bool{e.Flags&flagLocalA != 0, e.Flags&flagLocalB != 0}, int(e.Initiator))
 }
 
 // rttStart looks at a flow's first packet (sent by side) for a probe.

@@ -141,10 +141,8 @@ func (w *Worker) Handle(p *capture.Packet) {
 	w.add(e, side, uint64(p.IPLen)*n, n)
 
 	if len(p.Payload) > 0 {
-		if p.Proto == 17 || p.Proto == 6 {
-			if w.isDNSPort(p.SrcPort) {
-				w.dnsAnswer(p)
-			}
+		if w.p.isDNSAnswer(p) {
+			w.dnsAnswer(p)
 		}
 		if e.Flags&flagNameDone == 0 {
 			w.feedName(e, h, p, side)
@@ -198,7 +196,11 @@ func (w *Worker) visit(e *flow.Entry, now int64) {
 	}
 }
 
-func (w *Worker) isDNSPort(port uint16) bool { return w.p.dnsPorts.has(port) }
+// isDNSAnswer reports whether a packet carries a DNS answer to parse: a
+// UDP or TCP payload from one of the DNS ports.
+func (p *Pipeline) isDNSAnswer(pk *capture.Packet) bool {
+	return len(pk.Payload) > 0 && (pk.Proto == 17 || pk.Proto == 6) && p.dnsPorts.has(pk.SrcPort)
+}
 
 // portSet is a set of ports.
 type portSet [65536 / 64]uint64
@@ -323,12 +325,13 @@ func (w *Worker) flushEntry(e *flow.Entry) {
 // (cheaply: the geo cache has the address) from the flow's final facts.
 func (w *Worker) end(e *flow.Entry, r flow.EvictReason) {
 	f := w.facts(e)
+	rtt := f.RTT
 	if e.Flags&flagRTTPlaced == 0 {
 		f.RTT = 0 // as when it was placed
 	}
 	ef := &w.ended
 	*ef = EndedFlow{Addr: f.Addr, Port: [2]uint16{e.Key.PortA, e.Key.PortB}, Proto: e.Key.Proto, First: e.First, Last: e.Last,
-		Bytes: e.Bytes, Packets: e.Packets, Reason: r, Name: f.Name, NameSource: names.Source(e.NameSource), RTT: w.flowRTT(e)}
+		Bytes: e.Bytes, Packets: e.Packets, Reason: r, Name: f.Name, NameSource: names.Source(e.NameSource), RTT: rtt}
 	if f.Kind() != place.Internal {
 		ef.Geo = w.geo.Lookup(f.Addr[f.Remote()])
 	}

@@ -124,14 +124,18 @@ type Flow struct {
 // Remote returns the flow's remote endpoint: the one that is not local;
 // when neither is (transit) or both are (internal), the responder, the
 // endpoint that did not send the first packet.
-func (f *Flow) Remote() int {
+func (f *Flow) Remote() int { return RemoteOf(f.Local, f.Initiator) }
+
+// RemoteOf is Flow.Remote for endpoints' locality and the initiator's
+// index, for callers that keep them without a Flow (the workers' entries).
+func RemoteOf(local [2]bool, initiator int) int {
 	switch {
-	case f.Local[0] && !f.Local[1]:
+	case local[0] && !local[1]:
 		return 1
-	case f.Local[1] && !f.Local[0]:
+	case local[1] && !local[0]:
 		return 0
 	}
-	return 1 - f.Initiator&1
+	return 1 - initiator&1
 }
 
 // Kind returns Internal for a flow between two local endpoints, Transit
@@ -204,10 +208,7 @@ func Place(p *Policy, f *Flow, g *geo.Info) Placement {
 		}
 	}
 	pl.Country, pl.Region, pl.Basis = p.locate(g, f.RTT)
-	pl.Provider = g.Provider
-	if r := g.Range; r != nil && r.Provider != "" {
-		pl.Provider = r.Provider // the publisher of the range, also where the AS data lacks it
-	}
+	pl.Provider = g.Operator() // the publisher of a range, also where the AS data lacks it
 	if pl.Provider == "" {
 		pl.Provider = geo.ProviderUnknown
 	}

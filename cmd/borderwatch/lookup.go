@@ -49,9 +49,6 @@ func lookup(o *options, addrs []string, stdout, stderr io.Writer) int {
 			if r.Anycast && pl.Basis == place.BasisAnycast {
 				country = "anycast"
 			}
-			if r.Provider != "" {
-				provider = r.Provider
-			}
 			if r.Region != "" {
 				cloud = r.Region
 			}

@@ -261,14 +261,7 @@ func reloadHandler(enabled bool, reload func() error, logger *slog.Logger) http.
 // Content-Security-Policy says so to the browser.
 func reportHandler(write func(io.Writer) error, perClient *clientLimiter, wait time.Duration, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
-			return
-		}
-		if !perClient.wait(r, wait) {
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many requests from this address", http.StatusTooManyRequests)
+		if !inTurn(w, r, perClient, wait, "requests") {
 			return
 		}
 		var buf bytes.Buffer

@@ -152,18 +152,28 @@ func (e *exposition) encoded(f expfmt.Format, gz bool) ([]byte, error) {
 	return en.body, en.err
 }
 
+// inTurn answers a request that is not GET or HEAD with 405, and one that
+// did not get its client address' turn (perClient) within wait with 429
+// ("too many <what> from this address"); it reports whether to serve it.
+func inTurn(w http.ResponseWriter, r *http.Request, perClient *clientLimiter, wait time.Duration, what string) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		return false
+	}
+	if !perClient.wait(r, wait) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many "+what+" from this address", http.StatusTooManyRequests)
+		return false
+	}
+	return true
+}
+
 // handler serves the shared exposition; a scrape waits for its turn in
 // its client address' rate (perClient) and at most wait in all.
 func (c *scrapeCache) handler(perClient *clientLimiter, wait time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
-			return
-		}
-		if !perClient.wait(r, wait) {
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many scrapes from this address", http.StatusTooManyRequests)
+		if !inTurn(w, r, perClient, wait, "scrapes") {
 			return
 		}
 		e := c.get()

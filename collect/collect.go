@@ -2,12 +2,12 @@
 // v5, NetFlow v9 and IPFIX on one UDP port, sFlow v5 on another. NetFlow
 // and IPFIX records enter the pipeline as pipeline.Records; sFlow's
 // sampled packet headers are decoded by borderwatch's own capture decoder
-// and enter as scaled frames, so they feed names too. The wire formats are
-// decoded by goflow2's decoders (github.com/netsampler/goflow2/v2), used as
-// a library; this package keeps the per-exporter state (templates,
-// sampling rates, sequence numbers), checks the datagrams before goflow2
-// sees them (the checks that keep a hostile datagram from costing memory)
-// and exports the per-exporter self-metrics.
+// and enter as scaled frames, so they feed names too. NetFlow v5, v9 and
+// IPFIX are decoded here, in place and without allocation per record;
+// sFlow by goflow2's decoder (github.com/netsampler/goflow2/v2), used as a
+// library behind framing checks that keep a hostile datagram from costing
+// memory. This package keeps the per-exporter state (templates, sampling
+// rates, sequence numbers) and exports the per-exporter self-metrics.
 package collect
 
 import (
@@ -175,7 +175,9 @@ func (c *Collector) Handle(k Kind, from netip.Addr, data []byte, now int64, out 
 		e.st.fail(reasonOversized)
 		return
 	}
-	h := handler{c: c, e: e, out: out, now: now, stateless: stateless}
+	h := &e.h // reused: a datagram costs no allocation
+	*h = handler{c: c, e: e, out: out, now: now, stateless: stateless}
+	defer func() { h.out = nil }() // the exporter does not keep the caller's out
 	if k == SFlow {
 		h.sflow(data)
 		return
@@ -199,4 +201,6 @@ type handler struct {
 	now       int64
 	stateless bool // an exporter past MaxExporters: no templates
 	rec       pipeline.Record
+	failed    reason // the first error of a NetFlow v9/IPFIX message (numReasons: none)
+	missed    bool   // a data set's template was unknown
 }

@@ -89,6 +89,7 @@ type exporter struct {
 	// scrape never waits for a datagram held up by a busy pipeline.
 	ratesMu   sync.Mutex
 	seenRates map[uint32]uint64
+	h         handler // the datagram being decoded (under mu)
 }
 
 const anySampler = ^uint64(0)

@@ -1,10 +1,10 @@
 package collect
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/borderwatch/borderwatch/pipeline"
-	"github.com/netsampler/goflow2/v2/decoders/netflow"
 )
 
 // Information elements read (IANA IPFIX registry; NetFlow v9 uses the same
@@ -45,33 +45,50 @@ type msgInfo struct {
 	export  int64 // the export time (unix ns)
 }
 
-// sets handles a message's decoded sets: option data first (sampling
-// rates), then the data records. It returns the data records seen and
-// whether a data set's template was missing.
-func (h *handler) sets(m msgInfo, sets []any) (n int, missed bool) {
-	for _, s := range sets {
-		if od, ok := s.(netflow.OptionsDataFlowSet); ok {
-			for i := range od.Records {
-				h.optionData(m, &od.Records[i])
+// dataSet reads the records of a data set of template t (option data
+// when t is an options template) and returns how many it read. Records
+// follow one another until fewer bytes remain than a record takes (the
+// rest is padding); a variable-length field that runs past the set ends
+// it, counted as a decode error.
+func (h *handler) dataSet(m msgInfo, t *template, b []byte) (n int) {
+	for len(b) >= t.min {
+		var ok bool
+		if t.options {
+			b, ok = h.optionData(m, t, b)
+		} else {
+			b, ok = h.dataRecord(m, t, b)
+		}
+		if !ok {
+			if h.failed == numReasons {
+				h.failed = reasonDecode
 			}
-			n += len(od.Records)
+			return n
+		}
+		n++
+	}
+	return n
+}
+
+// value cuts the next field's value of length l (variableLength: the
+// length is in the data, RFC 7011 7) from b.
+func value(b []byte, l uint16) (v, rest []byte, ok bool) {
+	n := int(l)
+	if l == variableLength {
+		if len(b) < 1 {
+			return nil, nil, false
+		}
+		n, b = int(b[0]), b[1:]
+		if n == 255 {
+			if len(b) < 2 {
+				return nil, nil, false
+			}
+			n, b = int(binary.BigEndian.Uint16(b)), b[2:]
 		}
 	}
-	for _, s := range sets {
-		switch s := s.(type) {
-		case netflow.DataFlowSet:
-			for i := range s.Records {
-				h.dataRecord(m, s.Records[i].Values)
-			}
-			n += len(s.Records)
-		case netflow.RawFlowSet:
-			if s.Id >= 256 {
-				h.e.st.templateMisses.Add(1)
-				missed = true
-			}
-		}
+	if n > len(b) {
+		return nil, nil, false
 	}
-	return n, missed
+	return b[:n], b[n:], true
 }
 
 // samplingFields gathers what a record says about sampling.
@@ -84,8 +101,8 @@ type samplingFields struct {
 	haveSpace, havePopul bool
 }
 
-func (sf *samplingFields) take(f *netflow.DataField, v []byte) bool {
-	switch f.Type {
+func (sf *samplingFields) take(typ uint16, v []byte) bool {
+	switch typ {
 	case ieSamplingInterval, ieSamplerRandom:
 		sf.rate = clampRate(uintOf(v))
 	case ieSamplerID, ieSelectorID:
@@ -119,49 +136,59 @@ func (sf *samplingFields) result() uint32 {
 
 func clampRate(r uint64) uint32 { return uint32(min(r, 1<<31)) }
 
-// optionData keeps the sampling rate an options record announces (RFC
-// 3954 6.1, RFC 7011 4.1 / RFC 5476): for its sampler, and as the
-// domain's latest.
-func (h *handler) optionData(m msgInfo, r *netflow.OptionsDataRecord) {
+// optionData reads one options record, keeping the sampling rate it
+// announces (RFC 3954 6.1, RFC 7011 4.1 / RFC 5476): for its sampler, and
+// as the domain's latest.
+func (h *handler) optionData(m msgInfo, t *template, b []byte) ([]byte, bool) {
 	var sf samplingFields
-	for _, fs := range [2][]netflow.DataField{r.ScopesValues, r.OptionsValues} {
-		for i := range fs {
-			if v, ok := fs[i].Value.([]byte); ok && !fs[i].PenProvided {
-				sf.take(&fs[i], v)
-			}
+	for i := range t.fields {
+		f := &t.fields[i]
+		v, rest, ok := value(b, f.length)
+		if !ok {
+			return nil, false
+		}
+		b = rest
+		if !f.pen {
+			sf.take(f.typ, v)
 		}
 	}
 	rate := sf.result()
 	if rate == 0 {
-		return
+		return b, true
 	}
 	if sf.hasSampler {
 		h.e.setRate(rateKey{m.version, m.domain, sf.sampler}, rate)
 	}
 	h.e.setRate(rateKey{m.version, m.domain, anySampler}, rate)
+	return b, true
 }
 
-// dataRecord turns one data record into a pipeline record.
-func (h *handler) dataRecord(m msgInfo, fs []netflow.DataField) {
+// dataRecord reads one data record into a pipeline record and hands it
+// on.
+func (h *handler) dataRecord(m msgInfo, t *template, b []byte) ([]byte, bool) {
 	h.rec = pipeline.Record{}
 	var sf samplingFields
 	var total [2]uint64
 	var first, last int64
-	for i := range fs {
-		f := &fs[i]
-		v, ok := f.Value.([]byte)
-		if !ok || f.PenProvided || sf.take(f, v) {
+	for i := range t.fields {
+		f := &t.fields[i]
+		v, rest, ok := value(b, f.length)
+		if !ok {
+			return nil, false
+		}
+		b = rest
+		if f.pen || sf.take(f.typ, v) {
 			continue
 		}
-		if t, ok := timeOf(m, f.Type, v); ok {
-			if f.Type == ieLastSysUp || f.Type == ieEndSeconds || f.Type == ieEndMillis {
-				last = t
+		if tm, ok := timeOf(m, f.typ, v); ok {
+			if f.typ == ieLastSysUp || f.typ == ieEndSeconds || f.typ == ieEndMillis {
+				last = tm
 			} else {
-				first = t
+				first = tm
 			}
 			continue
 		}
-		h.field(f.Type, v, &total)
+		h.field(f.typ, v, &total)
 	}
 	if h.rec.Bytes == 0 && h.rec.Packets == 0 {
 		h.rec.Bytes, h.rec.Packets = total[0], total[1]
@@ -181,6 +208,7 @@ func (h *handler) dataRecord(m msgInfo, fs []netflow.DataField) {
 		rate = h.c.cfg.SamplingRate
 	}
 	h.emit(rate)
+	return b, true
 }
 
 // field reads one flow field into h.rec (totals: octet and packet total

@@ -1,15 +1,12 @@
 package collect
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/borderwatch/borderwatch/pipeline"
-	"github.com/netsampler/goflow2/v2/decoders/netflow"
-	"github.com/netsampler/goflow2/v2/decoders/netflowlegacy"
 )
 
 const (
@@ -51,32 +48,26 @@ func (h *handler) v5(data []byte) {
 		h.e.st.fail(reasonTruncated)
 		return
 	}
-	var pkt netflowlegacy.PacketNetFlowV5
-	if err := netflowlegacy.DecodeMessageVersion(bytes.NewBuffer(data), &pkt); err != nil {
-		h.e.st.fail(reasonDecode)
-		return
-	}
-	h.sequence(seqKey{protoNetFlow5, uint32(pkt.EngineType)<<8 | uint32(pkt.EngineId)}, pkt.FlowSequence, pkt.FlowSequence+uint32(pkt.Count))
-	rate := uint32(pkt.SamplingInterval & 0x3fff)
+	uptime := int64(binary.BigEndian.Uint32(data[4:]))
+	secs, nsecs := int64(binary.BigEndian.Uint32(data[8:])), int64(binary.BigEndian.Uint32(data[12:]))
+	seq := binary.BigEndian.Uint32(data[16:])
+	engine := uint32(binary.BigEndian.Uint16(data[20:])) // type, id
+	h.sequence(seqKey{protoNetFlow5, engine}, seq, seq+uint32(count))
+	rate := uint32(binary.BigEndian.Uint16(data[22:]) & 0x3fff)
 	if rate == 0 {
 		rate = h.c.cfg.SamplingRate
 	}
-	boot := int64(pkt.UnixSecs)*1e9 + int64(pkt.UnixNSecs) - int64(pkt.SysUptime)*1e6
-	for i := range pkt.Records {
-		r := &pkt.Records[i]
+	boot := secs*1e9 + nsecs - uptime*1e6
+	for i := range count {
+		r := data[nf5HeaderLen+i*nf5RecordLen:][:nf5RecordLen]
 		h.rec = pipeline.Record{
-			Src: addr4(uint32(r.SrcAddr)), Dst: addr4(uint32(r.DstAddr)), SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.Proto,
-			Bytes: uint64(r.DOctets), Packets: uint64(r.DPkts),
-			First: boot + int64(r.First)*1e6, Last: boot + int64(r.Last)*1e6,
+			Src: netip.AddrFrom4([4]byte(r[0:4])), Dst: netip.AddrFrom4([4]byte(r[4:8])),
+			SrcPort: binary.BigEndian.Uint16(r[32:]), DstPort: binary.BigEndian.Uint16(r[34:]), Proto: r[38],
+			Packets: uint64(binary.BigEndian.Uint32(r[16:])), Bytes: uint64(binary.BigEndian.Uint32(r[20:])),
+			First: boot + int64(binary.BigEndian.Uint32(r[24:]))*1e6, Last: boot + int64(binary.BigEndian.Uint32(r[28:]))*1e6,
 		}
 		h.emit(rate)
 	}
-}
-
-func addr4(a uint32) netip.Addr {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], a)
-	return netip.AddrFrom4(b)
 }
 
 // emit hands h.rec to the pipeline at sampling rate rate (0: 1), its
@@ -113,8 +104,12 @@ func saneTimes(first, last, now int64) (int64, int64) {
 	return first, last
 }
 
-// templated decodes a NetFlow v9 or IPFIX message with the exporter's
-// templates.
+// templated decodes a NetFlow v9 (RFC 3954) or IPFIX (RFC 7011) message
+// with the exporter's templates: its framing is checked first, then the
+// template sets and option data are taken in the order they come (so a
+// sampling rate announced in the message applies to all its records),
+// then the data records. Values are read in place: no allocation per
+// record.
 func (h *handler) templated(version uint16, data []byte) {
 	hdr := nf9HeaderLen
 	if version == 10 {
@@ -141,48 +136,111 @@ func (h *handler) templated(version uint16, data []byte) {
 		return
 	}
 	h.e.tmpl.now = h.now
-	var p9 netflow.NFv9Packet
-	var p10 netflow.IPFIXPacket
-	err := netflow.DecodeMessageVersion(bytes.NewBuffer(data), h.e.tmpl, &p9, &p10)
-	if r := classify(err); err != nil && r != numReasons {
-		h.e.st.fail(r)
+	var m msgInfo
+	var seq uint32
+	if version == 9 {
+		uptime, secs := int64(binary.BigEndian.Uint32(data[4:])), int64(binary.BigEndian.Uint32(data[8:]))
+		seq = binary.BigEndian.Uint32(data[12:])
+		m = msgInfo{version: 9, domain: binary.BigEndian.Uint32(data[16:]), boot: secs*1e9 - uptime*1e6, export: secs * 1e9}
+	} else {
+		seq = binary.BigEndian.Uint32(data[8:])
+		m = msgInfo{version: 10, domain: binary.BigEndian.Uint32(data[12:]), export: int64(binary.BigEndian.Uint32(data[4:])) * 1e9}
+	}
+	h.failed = numReasons
+	n := h.setsPass(m, data[hdr:], false)
+	n += h.setsPass(m, data[hdr:], true)
+	if h.failed != numReasons {
+		h.e.st.fail(h.failed)
 	}
 	if version == 9 {
-		h.sets(msgInfo{version: 9, domain: p9.SourceId, boot: int64(p9.UnixSeconds)*1e9 - int64(p9.SystemUptime)*1e6, export: int64(p9.UnixSeconds) * 1e9}, p9.FlowSets)
-		h.sequence(seqKey{protoNetFlow9, p9.SourceId}, p9.SequenceNumber, p9.SequenceNumber+1)
+		h.sequence(seqKey{protoNetFlow9, m.domain}, seq, seq+1)
 		return
 	}
-	n, missed := h.sets(msgInfo{version: 10, domain: p10.ObservationDomainId, export: int64(p10.ExportTime) * 1e9}, p10.FlowSets)
-	k := seqKey{protoIPFIX, p10.ObservationDomainId}
-	if missed {
+	k := seqKey{protoIPFIX, m.domain}
+	if h.missed {
 		delete(h.e.seq, k) // records of unknown count: no gap can be told
 		return
 	}
-	h.sequence(k, p10.SequenceNumber, p10.SequenceNumber+uint32(n))
+	h.sequence(k, seq, seq+uint32(n))
 }
 
-// classify names a goflow2 error; numReasons for template misses only,
-// which are not an error of the datagram: its data sets are counted as
-// template misses.
-func classify(err error) reason {
-	switch {
-	case errors.Is(err, errTemplateLimit):
-		return reasonTemplateLimit
-	case errors.Is(err, errTemplate):
-		return reasonTemplate
-	}
-	var wrapped interface{ Unwrap() []error }
-	if errors.As(err, &wrapped) {
-		// errors.Join of template misses only.
-		for _, e := range wrapped.Unwrap() {
-			if !errors.Is(e, netflow.ErrorTemplateNotFound) {
-				return reasonDecode
+// setsPass walks a message's sets (their framing checked): the first pass
+// takes the templates and the option data, the second the data records
+// and the template misses. It returns the records read.
+func (h *handler) setsPass(m msgInfo, b []byte, data bool) (n int) {
+	for len(b) >= 4 {
+		id, l := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		body := b[4:l]
+		b = b[l:]
+		if id < 256 {
+			if !data {
+				h.templateSet(m, id, body)
 			}
+			continue
 		}
-		return numReasons
+		t := h.e.tmpl.get(m.version, m.domain, id)
+		switch {
+		case t == nil:
+			if data {
+				h.e.st.templateMisses.Add(1)
+				h.missed = true
+			}
+		case t.options != data:
+			n += h.dataSet(m, t, body)
+		}
 	}
-	if errors.Is(err, netflow.ErrorTemplateNotFound) {
-		return numReasons
+	return n
+}
+
+// templateSet takes the templates of a template or options template set
+// (other set ids below 256 are reserved and skipped). The framing checks
+// have made sure that every field specifier fits.
+func (h *handler) templateSet(m msgInfo, id uint16, b []byte) {
+	v := m.version
+	switch {
+	case v == 9 && id == 0, v == 10 && id == 2:
+		for len(b) >= 4 {
+			tid, count := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+			spec := b[4:]
+			b = skipFields(v, spec, count)
+			h.addTemplate(m, tid, spec, count, 0, false)
+		}
+	case v == 10 && id == 3:
+		for len(b) >= 6 {
+			tid, count, scopes := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:])), int(binary.BigEndian.Uint16(b[4:]))
+			spec := b[6:]
+			b = skipFields(v, spec, count)
+			h.addTemplate(m, tid, spec, count, scopes, true)
+		}
+	case v == 9 && id == 1:
+		for len(b) >= 6 {
+			tid, scope, opt := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:])), int(binary.BigEndian.Uint16(b[4:]))
+			spec := b[6:]
+			b = b[6+scope+opt:]
+			h.addTemplate(m, tid, spec, (scope+opt)/4, scope/4, true)
+		}
 	}
-	return reasonDecode
+}
+
+func (h *handler) addTemplate(m msgInfo, id uint16, spec []byte, count, scopes int, options bool) {
+	err := h.e.tmpl.add(m.version, m.domain, id, spec, count, scopes, options)
+	switch {
+	case err == nil || h.failed != numReasons:
+	case errors.Is(err, errTemplateLimit):
+		h.failed = reasonTemplateLimit
+	default:
+		h.failed = reasonTemplate
+	}
+}
+
+// skipFields returns spec past count field specifiers.
+func skipFields(version uint16, spec []byte, count int) []byte {
+	for range count {
+		if version == 10 && spec[0]&0x80 != 0 {
+			spec = spec[8:]
+		} else {
+			spec = spec[4:]
+		}
+	}
+	return spec
 }

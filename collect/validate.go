@@ -2,12 +2,13 @@ package collect
 
 import "encoding/binary"
 
-// The checks below walk a datagram's framing before goflow2 decodes it.
-// goflow2 allocates a template's fields from the count in its header
-// (up to 65535 x 12 bytes) before it reads them, and an sFlow expanded
-// flow sample's records from theirs (up to 2^32 x 40 bytes, unchecked): a
-// datagram whose counts do not fit its own length is refused here, with a
-// reason, so a hostile datagram costs no more memory than its size.
+// The checks below walk a datagram's framing before it is decoded: a
+// NetFlow v9/IPFIX message whose template field counts do not fit its
+// sets, or an sFlow datagram whose sample or record counts do not fit its
+// length, is refused here, with a reason. The template decoder then reads
+// field specifiers without bounds checks, and goflow2, which allocates an
+// sFlow expanded flow sample's records from their count (up to 2^32 x 40
+// bytes, unchecked), is never asked for more than the datagram's size.
 
 const (
 	nf9HeaderLen   = 20

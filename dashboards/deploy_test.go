@@ -115,22 +115,7 @@ func TestComposeStack(t *testing.T) {
 			t.Fatalf("service %s missing", s)
 		}
 	}
-	// mounts maps a container path to the host path, per service.
-	mounts := map[string]map[string]string{}
-	for name, s := range c.Services {
-		mounts[name] = map[string]string{}
-		for _, v := range s.Volumes {
-			parts := strings.Split(v, ":")
-			if len(parts) < 2 || !strings.HasPrefix(parts[0], ".") {
-				continue // a named volume
-			}
-			host := filepath.Join(composeDir, parts[0])
-			if _, err := os.Stat(host); err != nil {
-				t.Errorf("service %s mounts %s: %v", name, parts[0], err)
-			}
-			mounts[name][parts[1]] = host
-		}
-	}
+	mounts := composeMounts(t, composeDir, c)
 
 	bw := c.Services["borderwatch"]
 	if bw.NetworkMode != "host" || !slices.Equal(bw.CapAdd, []string{"NET_RAW"}) || !slices.Equal(bw.CapDrop, []string{"ALL"}) {
@@ -164,31 +149,8 @@ func TestComposeStack(t *testing.T) {
 	if len(prom.Alerting.Alertmanagers) == 0 || prom.Alerting.Alertmanagers[0].StaticConfigs[0].Targets[0] != "alertmanager:9093" {
 		t.Errorf("Prometheus does not send to the alertmanager service: %+v", prom.Alerting)
 	}
-	// The rule files Prometheus sees in the container are exactly rules/*.yml.
-	var hostRules []string
-	for _, g := range prom.RuleFiles {
-		for target, host := range mounts["prometheus"] {
-			if rel, ok := strings.CutPrefix(g, target+"/"); ok {
-				m, _ := filepath.Glob(filepath.Join(host, rel))
-				hostRules = append(hostRules, m...)
-			}
-		}
-	}
-	want, _ := filepath.Glob("../dashboards/rules/*.yml")
-	slices.Sort(hostRules)
-	if diff := cmp.Diff(hostRules, want); diff != "" || len(want) == 0 {
-		t.Errorf("rule files loaded in the container (-got +want):\n%s", diff)
-	}
-	if bin, err := exec.LookPath("promtool"); err == nil {
-		// The same configuration with the host's paths.
-		b, _ := os.ReadFile(promCfg)
-		abs, _ := filepath.Abs("rules")
-		cfg := filepath.Join(t.TempDir(), "prometheus.yml")
-		os.WriteFile(cfg, []byte(strings.Replace(string(b), "/etc/prometheus/rules", abs, 1)), 0o644)
-		if out, err := exec.Command(bin, "check", "config", cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), "rules found") {
-			t.Errorf("promtool check config: %v\n%s", err, out)
-		}
-	}
+	checkRuleMounts(t, prom.RuleFiles, mounts["prometheus"])
+	promtoolCheck(t, promCfg)
 
 	var am struct {
 		Route     struct{ Receiver string }
@@ -228,15 +190,234 @@ func TestComposeStack(t *testing.T) {
 	}
 }
 
-// TestComposeBorderwatchConfig: the example configuration of the compose
-// stack passes borderwatch's own check.
+// composeMounts checks that every file or directory a compose file in dir
+// mounts exists, and maps a container path to the host path, per service.
+func composeMounts(t *testing.T, dir string, c composeFile) map[string]map[string]string {
+	t.Helper()
+	mounts := map[string]map[string]string{}
+	for name, s := range c.Services {
+		mounts[name] = map[string]string{}
+		for _, v := range s.Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) < 2 || !strings.HasPrefix(parts[0], ".") {
+				continue // a named volume
+			}
+			host := filepath.Join(dir, parts[0])
+			if _, err := os.Stat(host); err != nil {
+				t.Errorf("%s: service %s mounts %s: %v", dir, name, parts[0], err)
+			}
+			mounts[name][parts[1]] = host
+		}
+	}
+	return mounts
+}
+
+// checkRuleMounts: the rule files a Prometheus sees in its container, given
+// its rule_files and its mounts, are exactly rules/*.yml.
+func checkRuleMounts(t *testing.T, ruleFiles []string, mounts map[string]string) {
+	t.Helper()
+	var hostRules []string
+	for _, g := range ruleFiles {
+		for target, host := range mounts {
+			if rel, ok := strings.CutPrefix(g, target+"/"); ok {
+				m, _ := filepath.Glob(filepath.Join(host, rel))
+				hostRules = append(hostRules, m...)
+			}
+		}
+	}
+	want, _ := filepath.Glob("../dashboards/rules/*.yml")
+	slices.Sort(hostRules)
+	if diff := cmp.Diff(hostRules, want); diff != "" || len(want) == 0 {
+		t.Errorf("rule files loaded in the container (-got +want):\n%s", diff)
+	}
+}
+
+// promtoolCheck runs promtool check config (with args, e.g. --agent) on a
+// Prometheus configuration file, its container rule directory replaced by
+// dashboards/rules; a configuration with rule files must load rules.
+func promtoolCheck(t *testing.T, path string, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Logf("promtool not installed: %s not checked", path)
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("rules")
+	cfg := filepath.Join(t.TempDir(), filepath.Base(path))
+	hasRules := strings.Contains(string(b), containerRules)
+	os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), containerRules, abs)), 0o644)
+	out, err := exec.Command(bin, append(append([]string{"check", "config"}, args...), cfg)...).CombinedOutput()
+	if err != nil || (hasRules && !strings.Contains(string(out), "rules found")) {
+		t.Errorf("promtool check config %v %s: %v\n%s", args, path, err, out)
+	}
+}
+
+// serviceFlag returns the value of a service's --name=value argument.
+func serviceFlag(command []string, name string) (string, bool) {
+	for _, a := range command {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// TestComposeRemoteWrite: the many-instances compose example is wired
+// together: every file it mounts exists; the agent runs in agent mode,
+// scrapes every borderwatch service on its listen port and remote-writes to
+// the central service, which has the receiver on, loads exactly
+// dashboards/rules (promtool check config, --agent for the agent) and sends
+// to the Alertmanager service; Grafana's datasource (../compose's
+// provisioning) names the central service; each instance's capture file is
+// mounted. TestRemoteWrite runs the same two Prometheus configurations.
+func TestComposeRemoteWrite(t *testing.T) {
+	var c composeFile
+	readYAML(t, filepath.Join(remoteWriteDir, "docker-compose.yml"), &c)
+	for _, s := range []string{"prometheus-agent", "prometheus", "alertmanager", "grafana"} {
+		if _, ok := c.Services[s]; !ok {
+			t.Fatalf("service %s missing", s)
+		}
+	}
+	mounts := composeMounts(t, remoteWriteDir, c)
+
+	var targets []string
+	for name, s := range c.Services {
+		if !strings.HasPrefix(name, "borderwatch") {
+			continue
+		}
+		addr, _ := serviceFlag(s.Command, "--web.listen-address")
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Errorf("%s: --web.listen-address=%q: %v", name, addr, err)
+		}
+		targets = append(targets, name+":"+port)
+		file, ok := serviceFlag(s.Command, "--capture.file")
+		if _, mounted := mounts[name][file]; ok && !mounted {
+			t.Errorf("%s reads %s, which nothing is mounted at", name, file)
+		}
+		if cfg, ok := serviceFlag(s.Command, "--config.file"); ok && mounts[name][cfg] == "" {
+			t.Errorf("%s's configuration %s is not mounted", name, cfg)
+		}
+	}
+	if len(targets) < 2 {
+		t.Fatalf("want two borderwatch services, have %v", targets)
+	}
+	slices.Sort(targets)
+
+	// The agent.
+	agent := c.Services["prometheus-agent"]
+	if !slices.Contains(agent.Command, "--agent") {
+		t.Errorf("prometheus-agent does not run in agent mode: %v", agent.Command)
+	}
+	agentFile, _ := serviceFlag(agent.Command, "--config.file")
+	agentCfg := mounts["prometheus-agent"][agentFile]
+	if agentCfg == "" {
+		t.Fatalf("the agent's configuration %q is not mounted", agentFile)
+	}
+	var ac struct {
+		ScrapeConfigs []struct {
+			JobName       string                       `yaml:"job_name"`
+			StaticConfigs []struct{ Targets []string } `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+		RemoteWrite []struct{ URL string } `yaml:"remote_write"`
+	}
+	readYAML(t, agentCfg, &ac)
+	if len(ac.ScrapeConfigs) != 1 || len(ac.ScrapeConfigs[0].StaticConfigs) != 1 || !strings.HasPrefix(ac.ScrapeConfigs[0].JobName, "borderwatch") {
+		t.Fatalf("the agent: want one borderwatch* job with one static config: %+v", ac.ScrapeConfigs)
+	}
+	got := slices.Sorted(slices.Values(ac.ScrapeConfigs[0].StaticConfigs[0].Targets))
+	if diff := cmp.Diff(got, targets); diff != "" {
+		t.Errorf("the agent's targets (-got +want):\n%s", diff)
+	}
+	central := c.Services["prometheus"]
+	var centralPort string
+	if len(central.Ports) == 1 {
+		centralPort = central.Ports[0][strings.LastIndex(central.Ports[0], ":")+1:]
+	}
+	if len(ac.RemoteWrite) != 1 || ac.RemoteWrite[0].URL != "http://prometheus:"+centralPort+"/api/v1/write" {
+		t.Errorf("the agent does not remote-write to the central service's port %q: %+v", centralPort, ac.RemoteWrite)
+	}
+	promtoolCheck(t, agentCfg, "--agent")
+
+	// The central store.
+	if !slices.Contains(central.Command, "--web.enable-remote-write-receiver") {
+		t.Errorf("the central Prometheus does not receive remote writes: %v", central.Command)
+	}
+	centralFile, _ := serviceFlag(central.Command, "--config.file")
+	centralCfg := mounts["prometheus"][centralFile]
+	if centralCfg == "" {
+		t.Fatalf("the central configuration %q is not mounted", centralFile)
+	}
+	var cc struct {
+		RuleFiles []string `yaml:"rule_files"`
+		Alerting  struct {
+			Alertmanagers []struct {
+				StaticConfigs []struct{ Targets []string } `yaml:"static_configs"`
+			}
+		}
+	}
+	readYAML(t, centralCfg, &cc)
+	checkRuleMounts(t, cc.RuleFiles, mounts["prometheus"])
+	if len(cc.Alerting.Alertmanagers) == 0 || cc.Alerting.Alertmanagers[0].StaticConfigs[0].Targets[0] != "alertmanager:9093" {
+		t.Errorf("the central Prometheus does not send to the alertmanager service: %+v", cc.Alerting)
+	}
+	promtoolCheck(t, centralCfg)
+
+	// Grafana queries the central service.
+	prov := mounts["grafana"]["/etc/grafana/provisioning"]
+	var ds struct {
+		Datasources []struct{ URL string }
+	}
+	readYAML(t, filepath.Join(prov, "datasources/prometheus.yml"), &ds)
+	if len(ds.Datasources) != 1 || ds.Datasources[0].URL != "http://prometheus:"+centralPort {
+		t.Errorf("Grafana's datasource %+v is not the central service", ds.Datasources)
+	}
+}
+
+// TestComposeBorderwatchConfig: the example configurations of the compose
+// stacks pass borderwatch's own check.
 func TestComposeBorderwatchConfig(t *testing.T) {
 	bin, err := buildDaemon(t)
 	if err != nil {
 		t.Skipf("borderwatch cannot be built: %v", err)
 	}
-	out, err := exec.Command(bin, "run", "--config.file", filepath.Join(composeDir, "borderwatch.yml"), "--config.check").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "configuration OK") {
-		t.Errorf("borderwatch --config.check: %v\n%s", err, out)
+	for _, dir := range []string{composeDir, remoteWriteDir} {
+		out, err := exec.Command(bin, "run", "--config.file", filepath.Join(dir, "borderwatch.yml"), "--config.check").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "configuration OK") {
+			t.Errorf("%s: borderwatch --config.check: %v\n%s", dir, err, out)
+		}
+	}
+}
+
+// composeCommand returns the command that runs Docker Compose (the docker
+// CLI's plugin, else the standalone docker-compose), or nil.
+func composeCommand() []string {
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if bin, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{bin}
+	}
+	return nil
+}
+
+// TestComposeFilesValid: Docker Compose itself accepts both compose files
+// (docker compose config: the schema, interpolation and merges; it needs no
+// Docker daemon). Skipped where Compose is not installed: CI does not
+// install it (the structure is checked by the tests above).
+func TestComposeFilesValid(t *testing.T) {
+	compose := composeCommand()
+	if compose == nil {
+		t.Skip("neither docker compose nor docker-compose is installed")
+	}
+	for _, dir := range []string{composeDir, remoteWriteDir} {
+		cmd := exec.Command(compose[0], append(compose[1:], "-f", filepath.Join(dir, "docker-compose.yml"), "config", "-q")...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s config: %v\n%s", strings.Join(compose, " "), err, out)
+		}
 	}
 }

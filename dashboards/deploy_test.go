@@ -2,16 +2,22 @@ package dashboards
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -419,5 +425,216 @@ func TestComposeFilesValid(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s config: %v\n%s", strings.Join(compose, " "), err, out)
 		}
+	}
+}
+
+const kubernetesDir = "../deploy/kubernetes"
+
+// kubeObject is a Kubernetes manifest, reduced to what is checked.
+type kubeObject struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string
+	Metadata   struct {
+		Name   string
+		Labels map[string]string
+	}
+	Data  map[string]string // ConfigMap
+	Rules []struct {        // Role
+		APIGroups []string `yaml:"apiGroups"`
+		Resources []string
+		Verbs     []string
+	}
+	RoleRef  struct{ Kind, Name string } `yaml:"roleRef"`
+	Subjects []struct{ Kind, Name string }
+	Spec     struct {
+		Template struct {
+			Metadata struct{ Labels map[string]string }
+			Spec     struct {
+				ServiceAccountName string `yaml:"serviceAccountName"`
+				Containers         []struct {
+					Args  []string
+					Ports []struct {
+						Name          string
+						ContainerPort int `yaml:"containerPort"`
+					}
+					VolumeMounts []struct {
+						Name      string
+						MountPath string `yaml:"mountPath"`
+					} `yaml:"volumeMounts"`
+				}
+				Volumes []struct {
+					Name      string
+					ConfigMap struct{ Name string } `yaml:"configMap"`
+				}
+			}
+		}
+	}
+}
+
+// readManifests decodes every document of every deploy/kubernetes file,
+// keyed by kind/name; each must have an apiVersion, a kind and a name.
+func readManifests(t *testing.T) map[string]kubeObject {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(kubernetesDir, "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no manifests")
+	}
+	objs := map[string]kubeObject{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for i := 0; ; i++ {
+			var o kubeObject
+			if err := dec.Decode(&o); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				t.Fatalf("%s, document %d: %v", f, i, err)
+			}
+			if o.APIVersion == "" || o.Kind == "" || o.Metadata.Name == "" {
+				t.Errorf("%s, document %d: apiVersion %q, kind %q, name %q", f, i, o.APIVersion, o.Kind, o.Metadata.Name)
+			}
+			key := o.Kind + "/" + o.Metadata.Name
+			if _, dup := objs[key]; dup {
+				t.Errorf("%s: %s defined twice", f, key)
+			}
+			objs[key] = o
+		}
+	}
+	return objs
+}
+
+// relabelTarget applies the relabel configurations to a target's labels and
+// says whether the target is kept.
+func relabelTarget(lset labels.Labels, cfgs []*relabel.Config) (labels.Labels, bool) {
+	lb := labels.NewBuilder(lset)
+	keep := relabel.ProcessBuilder(lb, cfgs...)
+	return lb.Labels(), keep
+}
+
+// podTarget is what Prometheus' Kubernetes pod discovery makes of one port
+// of one container of a pod with these labels on a node.
+func podTarget(labelSet map[string]string, port string, portNumber int, node, pod string) labels.Labels {
+	sanitize := regexp.MustCompile(`[^a-zA-Z0-9_]`)
+	m := map[string]string{
+		"__address__":                               fmt.Sprintf("192.0.2.7:%d", portNumber),
+		"__meta_kubernetes_pod_node_name":           node,
+		"__meta_kubernetes_pod_name":                pod,
+		"__meta_kubernetes_pod_container_port_name": port,
+		"job": "borderwatch",
+	}
+	for k, v := range labelSet {
+		m["__meta_kubernetes_pod_label_"+sanitize.ReplaceAllString(k, "_")] = v
+	}
+	return labels.FromMap(m)
+}
+
+// TestKubernetesAgent: the manifests parse; the Prometheus agent of
+// prometheus-agent.yaml runs in agent mode on its ConfigMap's configuration
+// (promtool check config --agent, where promtool has Kubernetes discovery),
+// with a service account bound to a Role that may list and watch pods; its
+// relabeling keeps the DaemonSet's pods on their metrics port, labelled
+// with their node, and drops other pods (the agent's own).
+func TestKubernetesAgent(t *testing.T) {
+	objs := readManifests(t)
+	ds, ok := objs["DaemonSet/borderwatch"]
+	if !ok {
+		t.Fatal("no DaemonSet/borderwatch")
+	}
+	dep, ok := objs["Deployment/borderwatch-agent"]
+	if !ok {
+		t.Fatal("no Deployment/borderwatch-agent")
+	}
+	pod := dep.Spec.Template.Spec
+	if len(pod.Containers) != 1 || !slices.Contains(pod.Containers[0].Args, "--agent") {
+		t.Fatalf("the agent's container does not run in agent mode: %+v", pod.Containers)
+	}
+	c := pod.Containers[0]
+
+	// The configuration file is the ConfigMap's key, mounted.
+	cfgPath, _ := serviceFlag(c.Args, "--config.file")
+	var cfgText string
+	for _, m := range c.VolumeMounts {
+		rel, ok := strings.CutPrefix(cfgPath, m.MountPath+"/")
+		if !ok {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name == m.Name {
+				cfgText = objs["ConfigMap/"+v.ConfigMap.Name].Data[rel]
+			}
+		}
+	}
+	if cfgText == "" {
+		t.Fatalf("the agent's %s is not a mounted ConfigMap key", cfgPath)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if bin, err := exec.LookPath("promtool"); err == nil {
+		out, err := exec.Command(bin, "check", "config", "--agent", cfgFile).CombinedOutput()
+		switch {
+		case err != nil && strings.Contains(string(out), "kubernetes_sd_configs not found"):
+			t.Log("this promtool is built without Kubernetes discovery (Debian's): the agent's configuration is not checked by it")
+		case err != nil:
+			t.Errorf("promtool check config --agent: %v\n%s", err, out)
+		}
+	}
+
+	// RBAC: the service account may list and watch pods.
+	rb, ok := objs["RoleBinding/"+pod.ServiceAccountName]
+	if _, sa := objs["ServiceAccount/"+pod.ServiceAccountName]; !ok || !sa || rb.RoleRef.Kind != "Role" ||
+		len(rb.Subjects) != 1 || rb.Subjects[0].Name != pod.ServiceAccountName {
+		t.Fatalf("service account %q has no ServiceAccount and RoleBinding: %+v", pod.ServiceAccountName, rb)
+	}
+	role := objs["Role/"+rb.RoleRef.Name]
+	if !slices.ContainsFunc(role.Rules, func(r struct {
+		APIGroups []string `yaml:"apiGroups"`
+		Resources []string
+		Verbs     []string
+	}) bool {
+		return slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "pods") &&
+			slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch")
+	}) {
+		t.Errorf("Role %s does not let the agent list and watch pods: %+v", rb.RoleRef.Name, role.Rules)
+	}
+
+	// The relabeling, on the targets discovery makes of the DaemonSet's
+	// pod and of the agent's own pod.
+	var cfg struct {
+		ScrapeConfigs []struct {
+			JobName             string                  `yaml:"job_name"`
+			KubernetesSDConfigs []struct{ Role string } `yaml:"kubernetes_sd_configs"`
+			RelabelConfigs      []*relabel.Config       `yaml:"relabel_configs"`
+		} `yaml:"scrape_configs"`
+		RemoteWrite []struct{ URL string } `yaml:"remote_write"`
+	}
+	if err := yaml.Unmarshal([]byte(cfgText), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.ScrapeConfigs) != 1 || len(cfg.RemoteWrite) != 1 || !strings.HasPrefix(cfg.ScrapeConfigs[0].JobName, "borderwatch") ||
+		len(cfg.ScrapeConfigs[0].KubernetesSDConfigs) != 1 || cfg.ScrapeConfigs[0].KubernetesSDConfigs[0].Role != "pod" {
+		t.Fatalf("want one borderwatch* job with pod discovery and one remote write: %+v", cfg)
+	}
+	rcs := cfg.ScrapeConfigs[0].RelabelConfigs
+	for _, rc := range rcs {
+		if err := rc.Validate(model.UTF8Validation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bw := ds.Spec.Template.Spec.Containers[0]
+	if len(bw.Ports) != 1 {
+		t.Fatalf("the DaemonSet's container has ports %+v", bw.Ports)
+	}
+	got, keep := relabelTarget(podTarget(ds.Spec.Template.Metadata.Labels, bw.Ports[0].Name, bw.Ports[0].ContainerPort, "node-1", "borderwatch-x7k2p"), rcs)
+	if !keep || got.Get("node") != "node-1" || got.Get("pod") != "borderwatch-x7k2p" {
+		t.Errorf("the DaemonSet's pod: kept %v, labels %v; want kept with node and pod", keep, got)
+	}
+	if _, keep := relabelTarget(podTarget(dep.Spec.Template.Metadata.Labels, c.Ports[0].Name, c.Ports[0].ContainerPort, "node-1", "borderwatch-agent-5d8f9"), rcs); keep {
+		t.Error("the agent's own pod is scraped")
 	}
 }

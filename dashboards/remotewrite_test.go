@@ -2,7 +2,9 @@ package dashboards
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestRemoteWrite: many instances, one store. Two borderwatch instances
@@ -17,27 +20,19 @@ import (
 // remote-writes into a central Prometheus with the remote-write receiver
 // on; the central one evaluates the rules. Every dashboard query and every
 // recording rule returns data there, for both instances and summed across
-// them, and per instance the central store's traffic and packet totals
-// equal the instance's own /metrics.
+// them, per instance the central store's traffic and packet totals equal
+// the instance's own /metrics, and the agent's external labels arrive. The
+// agent and the central Prometheus run the configuration files users run,
+// those of deploy/compose-remote-write, with only the addresses and
+// intervals changed (shippedAgentConfig, shippedCentralConfig).
 func TestRemoteWrite(t *testing.T) {
 	promBin := prometheusBin(t)
 	dir := t.TempDir()
 	d, site, total := twoInstances(t, dir)
-	rules, _ := filepath.Abs("rules")
-	central := startPrometheus(t, promBin, dir, "central", `global:
-  evaluation_interval: 1s
-rule_files: ["`+rules+`/*.yml"]
-`, "--storage.tsdb.path", filepath.Join(dir, "central"), "--web.enable-remote-write-receiver")
-	startPrometheus(t, promBin, dir, "agent", `global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: borderwatch
-    static_configs:
-      - targets: ["`+d.addr+`", "`+site.addr+`"]
-remote_write:
-  - url: "`+central+`/api/v1/write"
-    queue_config: {batch_send_deadline: 1s}
-`, "--enable-feature=agent", "--storage.agent.path", filepath.Join(dir, "agent"))
+	central := startPrometheus(t, promBin, dir, "central", shippedCentralConfig(t),
+		"--storage.tsdb.path", filepath.Join(dir, "central"), "--web.enable-remote-write-receiver")
+	agentCfg, externalLabels := shippedAgentConfig(t, []string{d.addr, site.addr}, central+"/api/v1/write")
+	startPrometheus(t, promBin, dir, "agent", agentCfg, agentFlag(t, promBin), "--storage.agent.path", filepath.Join(dir, "agent"))
 
 	// Both instances' whole reads have arrived at the central store (in
 	// several growing samples), and the rules have run on them.
@@ -83,6 +78,126 @@ remote_write:
 	if got := sampleValue(t, query(t, central, `sum(borderwatch_traffic_bytes_total)`)); got != sumOwn || got == 0 {
 		t.Errorf("bytes summed across instances on the central store %v, the instances' %v", got, sumOwn)
 	}
+	// The agent's external labels (site) are on every instance's series.
+	for name, value := range externalLabels {
+		q := fmt.Sprintf(`count(borderwatch_build_info{%s=%q})`, name, value)
+		if got := sampleValue(t, query(t, central, q)); got != 2 {
+			t.Errorf("%s: %v series, want one per instance", q, got)
+		}
+	}
+}
+
+// remoteWriteDir holds the compose example of many instances and one store;
+// TestRemoteWrite runs its two Prometheus configurations.
+const remoteWriteDir = "../deploy/compose-remote-write"
+
+// yamlMap returns m[key] as a map, or fails.
+func yamlMap(t *testing.T, m map[string]any, key string) map[string]any {
+	t.Helper()
+	v, ok := m[key].(map[string]any)
+	if !ok {
+		t.Fatalf("%s: want a mapping, got %#v", key, m[key])
+	}
+	return v
+}
+
+// yamlOne returns m[key] as a list of exactly one mapping, or fails.
+func yamlOne(t *testing.T, m map[string]any, key string) map[string]any {
+	t.Helper()
+	l, ok := m[key].([]any)
+	if !ok || len(l) != 1 {
+		t.Fatalf("%s: want a list of one, got %#v", key, m[key])
+	}
+	v, ok := l[0].(map[string]any)
+	if !ok {
+		t.Fatalf("%s: want a mapping, got %#v", key, l[0])
+	}
+	return v
+}
+
+func marshalYAML(t *testing.T, v any) string {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// shippedAgentConfig returns deploy/compose-remote-write/prometheus-agent.yml
+// with only what a test run must change: the scrape interval (1s), the
+// static targets (the test's daemons instead of the compose services), the
+// remote-write URL (the test's central Prometheus) and its queue's send
+// deadline (1s). Everything else, external labels and job name included,
+// is the shipped file's. It also returns the external labels.
+func shippedAgentConfig(t *testing.T, targets []string, writeURL string) (string, map[string]string) {
+	t.Helper()
+	var cfg map[string]any
+	readYAML(t, filepath.Join(remoteWriteDir, "prometheus-agent.yml"), &cfg)
+	global := yamlMap(t, cfg, "global")
+	global["scrape_interval"] = "1s"
+	labels := map[string]string{}
+	if el, ok := global["external_labels"].(map[string]any); ok {
+		for k, v := range el {
+			labels[k] = fmt.Sprint(v)
+		}
+	}
+	sc := yamlOne(t, yamlOne(t, cfg, "scrape_configs"), "static_configs")
+	if _, ok := sc["targets"]; !ok {
+		t.Fatalf("the agent's static_configs have no targets: %v", sc)
+	}
+	sc["targets"] = targets
+	rw := yamlOne(t, cfg, "remote_write")
+	if _, ok := rw["url"]; !ok {
+		t.Fatalf("the agent's remote_write has no url: %v", rw)
+	}
+	rw["url"] = writeURL
+	qc, _ := rw["queue_config"].(map[string]any)
+	if qc == nil {
+		qc = map[string]any{}
+	}
+	qc["batch_send_deadline"] = "1s"
+	rw["queue_config"] = qc
+	return marshalYAML(t, cfg), labels
+}
+
+// shippedCentralConfig returns deploy/compose-remote-write/prometheus.yml
+// with only what a test run must change: the evaluation interval (1s), the
+// container's rule directory replaced by dashboards/rules, and no alerting
+// section (no Alertmanager runs in the test).
+func shippedCentralConfig(t *testing.T) string {
+	t.Helper()
+	var cfg map[string]any
+	readYAML(t, filepath.Join(remoteWriteDir, "prometheus.yml"), &cfg)
+	yamlMap(t, cfg, "global")["evaluation_interval"] = "1s"
+	rules, _ := filepath.Abs("rules")
+	files, _ := cfg["rule_files"].([]any)
+	if len(files) == 0 {
+		t.Fatal("the central configuration loads no rule files")
+	}
+	for i, f := range files {
+		s, _ := f.(string)
+		rel, ok := strings.CutPrefix(s, containerRules+"/")
+		if !ok {
+			t.Fatalf("rule file %q is not under %s", s, containerRules)
+		}
+		files[i] = rules + "/" + rel
+	}
+	delete(cfg, "alerting")
+	return marshalYAML(t, cfg)
+}
+
+// containerRules is where the compose stacks mount dashboards/rules.
+const containerRules = "/etc/prometheus/rules"
+
+// agentFlag is the flag that starts Prometheus in agent mode: --agent
+// since Prometheus 3, --enable-feature=agent before (Debian 12 has 2.42).
+func agentFlag(t *testing.T, promBin string) string {
+	out, _ := exec.Command(promBin, "--help").CombinedOutput()
+	if regexp.MustCompile(`(?m)^\s+--agent\b`).Match(out) {
+		return "--agent"
+	}
+	return "--enable-feature=agent"
 }
 
 // ownTotals scrapes a daemon and sums its traffic and packet counters.

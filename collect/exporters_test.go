@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,15 +83,8 @@ func TestSoftflowd(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			h.finish()
-			var bytes, packets uint64
-			for _, c := range traffic(h.p) {
-				bytes += c.Bytes
-				packets += c.Packets
-			}
-			for _, sh := range h.p.Shards() {
-				bytes += sh.InternalBytes.Load()
-				packets += sh.InternalPackets.Load()
-			}
+			got := pipelineTotals(h.p)
+			bytes, packets := got.Bytes, got.Packets
 			e := h.exporter()
 			if bytes != want.octets || packets != want.packets || e.st.records.Load() != want.records {
 				t.Errorf("counted %d bytes, %d packets, %d records; softflowd exported %d octets, %d packets, %d records",
@@ -127,6 +121,11 @@ func captureTotals(t *testing.T, path string) counted {
 		t.Fatal(err)
 	}
 	p.Finish()
+	return pipelineTotals(p)
+}
+
+// pipelineTotals is a pipeline's traffic plus internal bytes and packets.
+func pipelineTotals(p *pipeline.Pipeline) counted {
 	var c counted
 	for _, v := range traffic(p) {
 		c.Bytes += v.Bytes
@@ -176,7 +175,14 @@ func TestPmacctSfprobe(t *testing.T) {
 	if err != nil {
 		t.Skip("pmacctd not installed (apt-get install pmacct); CI installs it")
 	}
-	dgs := recordPmacct(t, bin, gunzipTo(t, "../testdata/sample.pcap.gz"))
+	dgs := recordPmacct(t, bin, gunzipTo(t, "../testdata/sample.pcap.gz"), func(receiver string) string {
+		return "plugins: sfprobe\nsfprobe_receiver: " + receiver + "\nsfprobe_agentip: 192.0.2.7\nsfprobe_sampling_rate: 1\n"
+	}).dgs
+	for i, d := range dgs {
+		if seq := binary.BigEndian.Uint32(d[16:]); seq != uint32(i+1) {
+			t.Fatalf("recording pmacctd: datagram %d has sequence %d (lost on loopback?)", i, seq)
+		}
+	}
 	var want counted
 	for _, d := range dgs {
 		c := sflowOracle(t, d)
@@ -188,15 +194,7 @@ func TestPmacctSfprobe(t *testing.T) {
 		h.send(h.sf, dgs[i:min(i+50, len(dgs))]...)
 	}
 	h.finish()
-	var got counted
-	for _, v := range traffic(h.p) {
-		got.Bytes += v.Bytes
-		got.Packets += v.Packets
-	}
-	for _, sh := range h.p.Shards() {
-		got.Bytes += sh.InternalBytes.Load()
-		got.Packets += sh.InternalPackets.Load()
-	}
+	got := pipelineTotals(h.p)
 	// pmacct leaves out 2 of the capture's 6,408 packets (see above).
 	if got != want || want.Packets < 6406 {
 		t.Errorf("collected %+v from %d datagrams, the samples say %+v", got, len(dgs), want)
@@ -208,9 +206,17 @@ func TestPmacctSfprobe(t *testing.T) {
 	checkNoErrors(t, e)
 }
 
-// recordPmacct runs pmacctd's sfprobe on a capture file and returns the
-// datagrams it sent.
-func recordPmacct(t *testing.T, bin, pcap string) [][]byte {
+// recording is what an exporter sent to the test's socket: the datagrams
+// in order, from one source address.
+type recording struct {
+	dgs      [][]byte
+	from, to netip.AddrPort
+}
+
+// recordPmacct runs pmacctd on a capture file with the plugin configured
+// by plugin(receiver) and returns the datagrams it sent to the receiver, a
+// UDP socket on 127.0.0.1. The caller checks that none was lost.
+func recordPmacct(t *testing.T, bin, pcap string, plugin func(receiver string) string) recording {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -218,9 +224,9 @@ func recordPmacct(t *testing.T, bin, pcap string) [][]byte {
 	}
 	defer conn.Close()
 	_ = conn.SetReadBuffer(8 << 20)
+	rec := recording{to: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
 	conf := filepath.Join(t.TempDir(), "pmacctd.conf")
-	body := "daemonize: false\npcap_savefile: " + pcap + "\npcap_savefile_wait: false\nplugins: sfprobe\n" +
-		"sfprobe_receiver: " + conn.LocalAddr().String() + "\nsfprobe_agentip: 192.0.2.7\nsfprobe_sampling_rate: 1\n"
+	body := "daemonize: false\npcap_savefile: " + pcap + "\npcap_savefile_wait: false\n" + plugin(rec.to.String())
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -230,29 +236,26 @@ func recordPmacct(t *testing.T, bin, pcap string) [][]byte {
 		// pmacctd sometimes exits 1 at the end of the file because its
 		// core loses the plugin as both shut down ("connection lost to
 		// 'default_sfprobe-sfprobe'"), after every datagram was sent: the
-		// sequence check below and the packet count in the caller say
-		// whether they all were.
+		// callers' sequence and packet checks say whether they all were.
 		if !strings.Contains(string(out), "Shutting down on user request") {
 			t.Fatalf("pmacctd: %v\n%s", err, out)
 		}
-		t.Logf("pmacctd: %v at shutdown (every datagram checked below)", err)
+		t.Logf("pmacctd: %v at shutdown (every datagram checked by the caller)", err)
 	}
-	var dgs [][]byte
 	buf := make([]byte, 65536)
 	for {
 		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, err := conn.Read(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			break
 		}
-		dgs = append(dgs, append([]byte(nil), buf[:n]...))
-	}
-	for i, d := range dgs {
-		if seq := binary.BigEndian.Uint32(d[16:]); seq != uint32(i+1) {
-			t.Fatalf("recording pmacctd: datagram %d has sequence %d (lost on loopback?)", i, seq)
+		if rec.from.IsValid() && from != rec.from {
+			t.Fatalf("datagrams from %v and %v", rec.from, from)
 		}
+		rec.from = from
+		rec.dgs = append(rec.dgs, append([]byte(nil), buf[:n]...))
 	}
-	return dgs
+	return rec
 }
 
 // sflowOracle sums the IP lengths of the Ethernet headers sampled in an

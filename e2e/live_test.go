@@ -28,8 +28,14 @@ type borderwatch struct {
 // the veth with two fan-out workers; prefix is put before the binary
 // (e.g. setpriv to run it as another user).
 func startBorderwatch(t *testing.T, dir, bin string, prefix []string, extra ...string) *borderwatch {
+	return startDaemon(t, dir, bin, prefix, append([]string{"--capture.interface", cliIf}, extra...)...)
+}
+
+// startDaemon runs borderwatch in the client namespace with two workers,
+// the test's databases and local networks, and the inputs in extra.
+func startDaemon(t *testing.T, dir, bin string, prefix []string, extra ...string) *borderwatch {
 	country, asn := geoDBs(t, dir)
-	args := append(append([]string{"netns", "exec", cliNS}, prefix...), bin, "run", "--capture.interface", cliIf, "--workers", "2",
+	args := append(append([]string{"netns", "exec", cliNS}, prefix...), bin, "run", "--workers", "2",
 		"--web.listen-address", webAddr, "--geo.country-db", country, "--geo.asn-db", asn, "--geo.home-region", "EU")
 	for _, n := range localNets {
 		args = append(args, "--capture.local-network", n)

@@ -207,10 +207,18 @@ type tsharkRun struct {
 	file string
 }
 
-func startTshark(t *testing.T, dir string) *tsharkRun {
+func startTshark(t *testing.T, dir string) *tsharkRun { return startTsharkFilter(t, dir, "") }
+
+// startTsharkFilter is startTshark with a capture filter (tcpdump syntax;
+// "" for none).
+func startTsharkFilter(t *testing.T, dir, filter string) *tsharkRun {
 	file := filepath.Join(dir, fmt.Sprintf("peer-%d.pcap", time.Now().UnixNano()))
 	os.WriteFile(file, nil, 0o666)
-	cmd := exec.Command("ip", "netns", "exec", srvNS, "tshark", "-n", "-q", "-B", "64", "-i", srvIf, "-w", file)
+	args := []string{"netns", "exec", srvNS, "tshark", "-n", "-q", "-B", "64", "-i", srvIf, "-w", file}
+	if filter != "" {
+		args = append(args, "-f", filter)
+	}
+	cmd := exec.Command("ip", args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		return
+	case "filler":
+		if err := sendFiller(); err != nil {
+			fmt.Fprintln(os.Stderr, "filler:", err)
+			os.Exit(1)
+		}
+		return
 	case "datagram":
 		// One UDP datagram to the first server's sink, always from the
 		// same source port: successive calls are one flow.

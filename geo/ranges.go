@@ -262,6 +262,11 @@ func loadRanges(dir string) (*rangeSet, error) {
 		}
 	}
 	var b rangeBuilder
+	n := 0
+	for _, es := range emb {
+		n += len(es)
+	}
+	b.entries = make([]lpm.Entry, 0, n)
 	for _, src := range rangeSources {
 		es := emb[src.name]
 		// Within a file, regional prefixes before anycast ones: when AWS

@@ -187,7 +187,10 @@ func (r *snapReader) prefixes(ranges []Range) (map[string][]rangeEntry, error) {
 	if !ok {
 		return nil, r.fail("prefix count")
 	}
-	out := make(map[string][]rangeEntry)
+	// Each prefix takes at least 2 bytes: the capacity is bounded by the
+	// input, and the entries are grouped by source once, at the end,
+	// without a slice growing per source.
+	all := make([]rangeEntry, 0, min(ne, uint64(len(r.p)/2)))
 	for i := uint64(0); i < ne; i++ {
 		ri, ok := r.uvarint(uint64(len(ranges)))
 		if !ok || ri >= uint64(len(ranges)) || len(r.p) < 1 {
@@ -213,8 +216,19 @@ func (r *snapReader) prefixes(ranges []Range) (map[string][]rangeEntry, error) {
 		if !v6 {
 			addr = netip.AddrFrom4([4]byte(a[:4]))
 		}
-		g := ranges[ri]
-		out[g.Source] = append(out[g.Source], rangeEntry{netip.PrefixFrom(addr, bits).Masked(), g})
+		all = append(all, rangeEntry{netip.PrefixFrom(addr, bits).Masked(), ranges[ri]})
+	}
+	counts := make(map[string]int)
+	for i := range all {
+		counts[all[i].r.Source]++
+	}
+	out := make(map[string][]rangeEntry, len(counts))
+	for src, n := range counts {
+		out[src] = make([]rangeEntry, 0, n)
+	}
+	for i := range all {
+		src := all[i].r.Source
+		out[src] = append(out[src], all[i])
 	}
 	return out, nil
 }

@@ -83,14 +83,17 @@ func (t *prefixTable) build(entries []Entry) {
 	type span struct {
 		first, last u128
 		v           int32
+		i           int32 // input order
 	}
 	spans := make([]span, 0, len(entries))
-	for _, e := range entries {
+	for i, e := range entries {
 		first := toU128(e.Prefix.Addr())
-		spans = append(spans, span{first, first.last(e.Prefix), e.Value})
+		spans = append(spans, span{first, first.last(e.Prefix), e.Value, int32(i)})
 	}
-	// Outer prefixes before the ones they contain; equal ones in input order.
-	slices.SortStableFunc(spans, func(a, b span) int {
+	// Outer prefixes before the ones they contain; equal ones in input
+	// order (a total order, so an unstable sort is enough: a stable one
+	// cost most of the daemon's start-up).
+	slices.SortFunc(spans, func(a, b span) int {
 		switch {
 		case a.first.less(b.first):
 			return -1
@@ -101,9 +104,9 @@ func (t *prefixTable) build(entries []Entry) {
 		case a.last.less(b.last):
 			return 1
 		}
-		return 0
+		return int(a.i - b.i)
 	})
-	var bounds []u128
+	bounds := make([]u128, 0, 2*len(spans))
 	for _, s := range spans {
 		bounds = append(bounds, s.first)
 		if n, ok := s.last.next(); ok {
@@ -171,7 +174,13 @@ type Table struct{ v4, v6 prefixTable }
 // prefix is listed twice, the first value stays.
 func New(entries []Entry) *Table {
 	f := &Table{}
-	var v4, v6 []Entry
+	n4 := 0
+	for _, e := range entries {
+		if e.Prefix.Addr().Unmap().Is4() {
+			n4++
+		}
+	}
+	v4, v6 := make([]Entry, 0, n4), make([]Entry, 0, len(entries)-n4)
 	for _, e := range entries {
 		if !e.Prefix.IsValid() || e.Value < 0 {
 			continue

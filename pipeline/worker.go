@@ -65,7 +65,7 @@ type Worker struct {
 	dnsTime   time.Time
 	learnFn   func(name string, addr netip.Addr, ttl uint32)
 
-	seriesCache map[metrics.Labels]seriesRef
+	seriesCache *seriesCache
 	asnLabels   map[uint32]string
 	placement   place.Policy // the current policy's placement part
 	ended       EndedFlow    // scratch for the sink queue
@@ -75,7 +75,7 @@ type Worker struct {
 }
 
 func newWorker(p *Pipeline, maxFlows int) *Worker {
-	w := &Worker{p: p, shard: metrics.NewShard(p.series), seriesCache: map[metrics.Labels]seriesRef{}, asnLabels: map[uint32]string{}}
+	w := &Worker{p: p, shard: metrics.NewShard(p.series), seriesCache: newSeriesCache(4 * p.series.Limit()), asnLabels: map[uint32]string{}}
 	fc := p.cfg.Flow
 	fc.MaxFlows = maxFlows
 	w.table = flow.New(fc, w.evict)
@@ -100,7 +100,7 @@ func (w *Worker) refreshPolicy() {
 		w.geoOf = pol.Geo
 		w.geo = pol.Geo.NewCache()
 	}
-	clear(w.seriesCache)
+	w.seriesCache.reset()
 }
 
 // Handle counts one decoded packet into its flow.
@@ -423,12 +423,10 @@ type seriesRef struct {
 // w.folded when it is a fold, so that the placement is counted as folded
 // however often the cache answers.
 func (w *Worker) seriesID(l metrics.Labels) uint32 {
-	r, ok := w.seriesCache[l]
+	r, ok := w.seriesCache.get(&l)
 	if !ok {
 		r.id, r.folded = w.p.series.ID(l)
-		if len(w.seriesCache) < 4*w.p.series.Limit() {
-			w.seriesCache[l] = r
-		}
+		w.seriesCache.put(&l, r)
 	}
 	w.folded = w.folded || r.folded
 	return r.id

@@ -54,8 +54,22 @@ type DatabaseInfo struct {
 // collector frees it once the last lookup using it has returned.
 type database struct {
 	r      *maxminddb.Reader
+	v4     *v4Index // nil: IPv4 addresses go through r.Lookup too
 	schema schema
 	info   DatabaseInfo
+}
+
+// record returns the data-section offset of addr's record, and whether
+// there is one.
+func (d *database) record(addr netip.Addr) (uintptr, bool) {
+	if d.v4 != nil && addr.Is4() {
+		return d.v4.offset(addr)
+	}
+	res := d.r.Lookup(addr)
+	if !res.Found() {
+		return 0, false
+	}
+	return res.Offset(), true
 }
 
 // The records decoded per lookup: small structs holding only what
@@ -155,7 +169,7 @@ func fromBytes(name, where string, data []byte, full bool) (*database, error) {
 	default:
 		return nil, fmt.Errorf("%s: database type %q says %s, but its records have the %s schema", name, typ, byType, byData)
 	}
-	return &database{r: r, schema: s, info: DatabaseInfo{Type: typ, Path: where, BuildTime: r.Metadata.BuildTime().UTC()}}, nil
+	return &database{r: r, v4: newV4Index(r, data), schema: s, info: DatabaseInfo{Type: typ, Path: where, BuildTime: r.Metadata.BuildTime().UTC()}}, nil
 }
 
 // checkRole refuses a database that can't answer role ("country" or
@@ -373,14 +387,15 @@ func (d *database) country(addr netip.Addr, s *scratch) (cc string) {
 			cc = ""
 		}
 	}()
-	res := d.r.Lookup(addr)
-	if !res.Found() {
+	off, found := d.record(addr)
+	if !found {
 		return ""
 	}
-	if v, ok := s.countries.get(d, res.Offset()); ok {
+	if v, ok := s.countries.get(d, off); ok {
 		return v
 	}
-	defer func() { s.countries.put(res.Offset(), cc) }()
+	defer func() { s.countries.put(off, cc) }()
+	res := d.r.LookupOffset(off)
 	if d.schema == schemaIPinfo || d.schema == schemaFlatCountry {
 		// The IPinfo record type holds country_code; decoding stops at the
 		// fields the struct has.
@@ -411,14 +426,15 @@ func (d *database) as(addr netip.Addr, s *scratch) (asn uint32, org string) {
 			asn, org = 0, ""
 		}
 	}()
-	res := d.r.Lookup(addr)
-	if !res.Found() {
+	off, found := d.record(addr)
+	if !found {
 		return 0, ""
 	}
-	if v, ok := s.ases.get(d, res.Offset()); ok {
+	if v, ok := s.ases.get(d, off); ok {
 		return v.asn, v.org
 	}
-	defer func() { s.ases.put(res.Offset(), asRecord{asn, org}) }()
+	defer func() { s.ases.put(off, asRecord{asn, org}) }()
+	res := d.r.LookupOffset(off)
 	if d.schema == schemaIPinfo {
 		rec := &s.ipinfo
 		*rec = ipinfoRecord{}

@@ -152,8 +152,8 @@ func load(cfg Config) (*databases, error) {
 	ci, ai := c.info, a.info
 	ci.Name, ai.Name = "country", "asn"
 	return &databases{
-		country: &database{r: c.r, schema: c.schema, info: ci},
-		asn:     &database{r: a.r, schema: a.schema, info: ai},
+		country: &database{r: c.r, v4: c.v4, schema: c.schema, info: ci},
+		asn:     &database{r: a.r, v4: a.v4, schema: a.schema, info: ai},
 		ranges:  ranges,
 		feed:    feed,
 		stamps:  stamps,

@@ -1,0 +1,89 @@
+package geo
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// TestV4Index: the IPv4 index finds the record maxminddb's Lookup finds,
+// for random addresses and the edges of every /16, on the embedded
+// databases and on written IPv4 and IPv6 databases of each record size.
+func TestV4Index(t *testing.T) {
+	dbs := map[string][]byte{"embedded country": embeddedCountry, "embedded asn": embeddedASN}
+	for _, size := range []int{24, 28, 32} {
+		for _, ipv := range []int{4, 6} {
+			dbs["written "+string(rune('0'+ipv))+"/"+string(rune('0'+size/10))+string(rune('0'+size%10))] = writeRandomDB(t, ipv, size)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for name, data := range dbs {
+		t.Run(name, func(t *testing.T) {
+			r, err := maxminddb.OpenBytes(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := newV4Index(r, data)
+			if x == nil {
+				t.Fatalf("no index (record size %d, %d nodes)", r.Metadata.RecordSize, r.Metadata.NodeCount)
+			}
+			var seen [2]int
+			check := func(a netip.Addr) {
+				res := r.Lookup(a)
+				seen[b2i(res.Found())]++
+				off, found := x.offset(a)
+				if found != res.Found() || (found && off != res.Offset()) {
+					t.Fatalf("%s: index %d %v, maxminddb %d %v (%v)", a, off, found, res.Offset(), res.Found(), res.Err())
+				}
+			}
+			for range 200000 {
+				check(netip.AddrFrom4([4]byte{byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32())}))
+			}
+			for hi := range 1 << 16 {
+				check(netip.AddrFrom4([4]byte{byte(hi >> 8), byte(hi), 0, 0}))
+				check(netip.AddrFrom4([4]byte{byte(hi >> 8), byte(hi), 255, 255}))
+			}
+			if seen[0] == 0 || seen[1] < 10000 {
+				t.Fatalf("addresses without a record %d, with one %d: the comparison proves little", seen[0], seen[1])
+			}
+		})
+	}
+}
+
+// writeRandomDB writes a database of 6,000 random IPv4 networks (/8 to
+// /32, some nested) of ASN records.
+func writeRandomDB(t *testing.T, ipVersion, recordSize int) []byte {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-ASN", IPVersion: ipVersion, RecordSize: recordSize, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(uint64(ipVersion), uint64(recordSize)))
+	for i := range 6000 {
+		bits := 8 + rnd.IntN(25)
+		ip := net.IPv4(byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32())).To4()
+		n := &net.IPNet{IP: ip.Mask(net.CIDRMask(bits, 32)), Mask: net.CIDRMask(bits, 32)}
+		rec := mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(i + 1), "autonomous_system_organization": mmdbtype.String("org")}
+		if err := tree.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := tree.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

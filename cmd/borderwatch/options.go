@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -319,6 +320,11 @@ func (o *options) loadConfig() (*config.Config, error) {
 // settings loads the configuration file (if any) and resolves it with the
 // flags, opening the databases.
 func (o *options) settings() (*settings, error) {
+	// Start-up builds the databases' tables: tens of MB allocated once and
+	// kept. With the default GC target the heap's growth from nothing
+	// runs several collections over them (a quarter of a short read's
+	// time); the default returns once they are built.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	cfg, err := o.loadConfig()
 	if err != nil {
 		return nil, err

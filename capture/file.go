@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // maxSnaplen is the largest record accepted, whatever the file header says:
@@ -20,18 +18,17 @@ import (
 const maxSnaplen = 262144
 
 // File reads frames from a pcap or pcapng file, optionally gzip-compressed,
-// or from standard input when the path is "-".
+// or from standard input when the path is "-". Records are sliced in place
+// from one large buffer (recBuf): a record is copied once, by the read
+// into that buffer.
 type File struct {
 	path     string
 	closer   io.Closer
-	counter  *countingReader
+	in       *recBuf
 	pcap     *pcapReader
-	ng       *pcapgo.NgReader
-	ngCheck  *ngChecker
+	ng       *ngReader
 	linkType layers.LinkType
-	ngTypes  []layers.LinkType // pcapng: link type per interface index
-	packets  uint64            // records read so far
-	offset   int64             // pcap: byte offset of the next record (uncompressed)
+	packets  uint64 // records read so far
 	format   string
 	gzipped  bool
 	raw      *countingReader // bytes read from the file itself (progress)
@@ -44,7 +41,7 @@ type FileError struct {
 	Path   string
 	Packet uint64
 	Offset int64
-	Exact  bool // false for pcapng, where the offset is an upper bound
+	Exact  bool // the offset is the record's or block's (false: an upper bound)
 	Err    error
 }
 
@@ -90,6 +87,8 @@ func OpenFile(path string) (*File, error) {
 
 func newFile(path string, rc io.ReadCloser) (*File, error) {
 	s := &File{path: path, closer: rc}
+	// Only the first bytes pass through br: the large reads of recBuf go
+	// around its buffer, straight to the file. A gzip stream reads it.
 	br := bufio.NewReaderSize(rc, 1<<16)
 	var r io.Reader = br
 	magic, err := br.Peek(2)
@@ -102,18 +101,16 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 			return nil, fmt.Errorf("%s: bad gzip stream: %w", path, err)
 		}
 		s.gzipped = true
-		r = bufio.NewReaderSize(gz, 1<<16)
+		r = gz
 	}
-	s.counter = &countingReader{r: r}
-	// Room for the largest record and its header: records are read in place.
-	pr := bufio.NewReaderSize(s.counter, maxSnaplen+1<<12)
-	head, err := pr.Peek(4)
+	s.in = newRecBuf(r)
+	head, err := s.in.peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a capture file: %w", path, emptyErr(err))
 	}
 	switch binary.LittleEndian.Uint32(head) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0xa1b2cd34, 0x34cdb2a1:
-		s.pcap, err = newPcapReader(pr)
+		s.pcap, err = newPcapReader(s.in)
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcap header: %w", path, err)
 		}
@@ -122,11 +119,9 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 			s.format = s.pcap.variant
 		}
 		s.linkType = s.pcap.linkType
-		s.offset = 24
-	case 0x0a0d0d0a:
+	case ngSectionHeader:
 		s.format = "pcapng"
-		s.ngCheck = newNgChecker(pr)
-		s.ng, err = pcapgo.NewNgReader(s.ngCheck, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
+		s.ng, err = newNgReader(s.in)
 		var be *NgBlockError
 		if errors.As(err, &be) {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -134,7 +129,8 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcapng section header: %w", path, emptyErr(err))
 		}
-		s.linkType = s.ng.LinkType()
+		// The link type of a pcapng file is its packets': LinkType stays 0,
+		// as gopacket's reader (with mixed link types) left it.
 	default:
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file (magic %#08x); convert other formats with editcap", path, binary.BigEndian.Uint32(head))
 	}
@@ -155,11 +151,14 @@ func (s *File) Path() string { return s.path }
 // ("modified tcpdump pcap", ...).
 func (s *File) Format() string { return s.format }
 
-// LinkType returns the link type of the file (pcapng: of its first interface).
+// LinkType returns the link type of a pcap file. A pcapng file's packets
+// carry their interface's link type, and its LinkType is 0, as gopacket's
+// reader left it before.
 func (s *File) LinkType() layers.LinkType { return s.linkType }
 
-// BytesRead returns the bytes consumed from the (uncompressed) stream, for progress.
-func (s *File) BytesRead() int64 { return s.counter.n }
+// BytesRead returns the bytes read from the (uncompressed) stream, for
+// progress: those consumed and the buffer's read-ahead.
+func (s *File) BytesRead() int64 { return s.in.read }
 
 // Progress returns the bytes read from the file (compressed, read ahead
 // by the buffers) and its size (0 when unknown: standard input, a pipe).
@@ -178,55 +177,32 @@ func (s *File) Compressed() bool { return s.gzipped }
 // returns io.EOF; a truncated or corrupt file gives a *FileError.
 func (s *File) Next() (data []byte, lt layers.LinkType, ts int64, err error) {
 	if s.pcap != nil {
-		data, ts, incl, err := s.pcap.next()
-		if err != nil {
-			return nil, 0, 0, s.wrap(err, true)
-		}
-		s.packets++
-		s.offset += int64(s.pcap.hdrLen) + int64(incl)
-		return data, s.linkType, ts, nil
+		data, ts, err = s.pcap.next()
+		lt = s.linkType
+	} else {
+		data, lt, ts, err = s.ng.next()
 	}
-	data, ci, err := s.ng.ZeroCopyReadPacketData()
 	if err != nil {
-		return nil, 0, 0, s.wrap(err, false)
+		return nil, 0, 0, s.wrap(err, s.in.off) // the record or block that failed
 	}
 	s.packets++
-	lt = s.linkType
-	if i := ci.InterfaceIndex; i >= 0 {
-		for len(s.ngTypes) <= i {
-			iface, err := s.ng.Interface(len(s.ngTypes))
-			if err != nil {
-				break
-			}
-			s.ngTypes = append(s.ngTypes, iface.LinkType)
-		}
-		if i < len(s.ngTypes) {
-			lt = s.ngTypes[i]
-		}
-	}
-	return data, lt, ci.Timestamp.UnixNano(), nil
+	return data, lt, ts, nil
 }
 
-func (s *File) wrap(err error, exact bool) error {
+// wrap makes a read error a *FileError at off, the offset (uncompressed) of
+// the record (pcap) or block (pcapng) that could not be read.
+func (s *File) wrap(err error, off int64) error {
 	if err == io.EOF {
 		return io.EOF
 	}
 	var be *NgBlockError
-	if !errors.As(err, &be) && s.ngCheck != nil && errors.As(s.ngCheck.err, &be) && !strings.Contains(err.Error(), be.Error()) {
-		be = nil // pcapgo failed on its own, before the block the checker refused
-	}
-	if be != nil {
-		err = be // pcapgo sometimes wraps it with %v
-		return &FileError{Path: s.path, Packet: s.packets + 1, Offset: be.Offset, Exact: true, Err: err}
+	if errors.As(err, &be) {
+		off = be.Offset
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		err = errors.New("file ends in the middle of a packet record (truncated capture)")
 	}
-	off := s.offset
-	if !exact {
-		off = s.counter.n
-	}
-	return &FileError{Path: s.path, Packet: s.packets + 1, Offset: off, Exact: exact, Err: err}
+	return &FileError{Path: s.path, Packet: s.packets + 1, Offset: off, Exact: true, Err: err}
 }
 
 // Packets returns the number of records read so far.

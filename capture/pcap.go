@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -20,13 +19,12 @@ import (
 // exceeds its original length, and records longer than the file's snap
 // length up to maxSnaplen.
 type pcapReader struct {
-	r        *bufio.Reader
-	order    binary.ByteOrder
+	r        *recBuf
+	big      bool // big-endian headers
 	nsec     bool
 	hdrLen   int // record header length
 	linkType layers.LinkType
 	variant  string
-	prev     int // bytes of the previous record, discarded at the next read
 }
 
 // pcapVariants are the record header sizes tried for each magic, first
@@ -39,31 +37,31 @@ var pcapVariants = map[bool][]struct {
 	true:  {{24, "modified tcpdump pcap"}, {28, "SuSE 6.3 tcpdump pcap"}},
 }
 
-func newPcapReader(r *bufio.Reader) (*pcapReader, error) {
-	h, err := r.Peek(24)
+func newPcapReader(r *recBuf) (*pcapReader, error) {
+	h, err := r.peek(24)
 	if err != nil {
 		return nil, emptyErr(err)
 	}
-	p := &pcapReader{r: r, order: binary.LittleEndian}
+	p := &pcapReader{r: r}
 	modified := false
 	switch binary.LittleEndian.Uint32(h) {
 	case 0xa1b2c3d4:
 	case 0xd4c3b2a1:
-		p.order = binary.BigEndian
+		p.big = true
 	case 0xa1b23c4d:
 		p.nsec = true
 	case 0x4d3cb2a1:
-		p.order, p.nsec = binary.BigEndian, true
+		p.big, p.nsec = true, true
 	case 0xa1b2cd34:
 		modified = true
 	case 0x34cdb2a1:
-		p.order, modified = binary.BigEndian, true
+		p.big, modified = true, true
 	}
-	if major := p.order.Uint16(h[4:]); major != 2 {
-		return nil, fmt.Errorf("unknown pcap version %d.%d", major, p.order.Uint16(h[6:]))
+	if major := p.u16(h[4:]); major != 2 {
+		return nil, fmt.Errorf("unknown pcap version %d.%d", major, p.u16(h[6:]))
 	}
-	p.linkType = layers.LinkType(p.order.Uint32(h[20:]) & 0xffff)
-	r.Discard(24)
+	p.linkType = layers.LinkType(p.u32(h[20:]) & 0xffff)
+	r.discard(24)
 	vs := pcapVariants[modified]
 	p.hdrLen, p.variant = vs[0].hdrLen, vs[0].name
 	for _, v := range vs {
@@ -75,16 +73,27 @@ func newPcapReader(r *bufio.Reader) (*pcapReader, error) {
 	return p, nil
 }
 
-// plausible reports whether the buffered records read well with headers
-// of n bytes: sane lengths, a fraction of a second below one second, and
-// at most three records checked.
-func (p *pcapReader) plausible(n int) bool {
-	buf, _ := p.r.Peek(p.r.Buffered())
-	if len(buf) == 0 {
-		if b, err := p.r.Peek(n); err == nil {
-			buf = b
-		}
+func (p *pcapReader) u16(b []byte) uint16 {
+	if p.big {
+		return binary.BigEndian.Uint16(b)
 	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (p *pcapReader) u32(b []byte) uint32 {
+	if p.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// plausible reports whether the first records read well with headers of n
+// bytes: sane lengths, a fraction of a second below one second, and at
+// most three records checked, those whose headers are in the first 64 KiB
+// of the file (the same bytes for every variant, even if the stream fails
+// after them).
+func (p *pcapReader) plausible(n int) bool {
+	buf, _ := p.r.peek(1<<16 - 24)
 	frac := uint32(1000000)
 	if p.nsec {
 		frac = 1000000000
@@ -92,8 +101,8 @@ func (p *pcapReader) plausible(n int) bool {
 	off := 0
 	for i := 0; i < 3 && off+n <= len(buf); i++ {
 		h := buf[off:]
-		incl, orig := p.order.Uint32(h[8:]), p.order.Uint32(h[12:])
-		if p.order.Uint32(h[4:]) >= frac || incl > maxSnaplen || orig > 128<<20 || incl > orig {
+		incl, orig := p.u32(h[8:]), p.u32(h[12:])
+		if p.u32(h[4:]) >= frac || incl > maxSnaplen || orig > 128<<20 || incl > orig {
 			return false
 		}
 		off += n + int(incl)
@@ -101,32 +110,38 @@ func (p *pcapReader) plausible(n int) bool {
 	return true
 }
 
-// next returns the next record's data (valid until the next call), its
-// timestamp and lengths.
-func (p *pcapReader) next() (data []byte, ts int64, incl uint32, err error) {
-	if p.prev > 0 {
-		p.r.Discard(p.prev)
-		p.prev = 0
-	}
-	h, err := p.r.Peek(p.hdrLen)
+// next returns the next record's data (valid until the next call) and its
+// timestamp.
+func (p *pcapReader) next() (data []byte, ts int64, err error) {
+	h, err := p.r.peek(p.hdrLen)
 	if err != nil {
 		if len(h) == 0 && err == io.EOF {
-			return nil, 0, 0, io.EOF
+			return nil, 0, io.EOF
 		}
-		return nil, 0, 0, io.ErrUnexpectedEOF
+		return nil, 0, readErr(err)
 	}
-	sec, frac := int64(p.order.Uint32(h)), int64(p.order.Uint32(h[4:]))
-	incl = p.order.Uint32(h[8:])
+	sec, frac := int64(p.u32(h)), int64(p.u32(h[4:]))
+	incl := p.u32(h[8:])
 	if incl > maxSnaplen {
-		return nil, 0, 0, fmt.Errorf("record captured length %d is above the %d-byte limit", incl, maxSnaplen)
+		return nil, 0, fmt.Errorf("record captured length %d is above the %d-byte limit", incl, maxSnaplen)
 	}
-	rec, err := p.r.Peek(p.hdrLen + int(incl))
+	n := p.hdrLen + int(incl)
+	rec, err := p.r.peek(n)
 	if err != nil {
-		return nil, 0, 0, io.ErrUnexpectedEOF
+		return nil, 0, readErr(err)
 	}
-	p.prev = len(rec)
+	p.r.discard(n)
 	if !p.nsec {
 		frac *= 1000
 	}
-	return rec[p.hdrLen:], sec*1e9 + frac, incl, nil
+	return rec[p.hdrLen:], sec*1e9 + frac, nil
+}
+
+// readErr is the error of a record cut by the end of the stream, or the
+// stream's own error (a gzip stream's, a disk's).
+func readErr(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -143,6 +145,143 @@ func BenchmarkWorkerEstablished(b *testing.B) {
 	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/packet")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
+}
+
+// BenchmarkDispatch: the dispatcher alone (decode, flow hash, copy into
+// the batch, hand-off) over genpcap's mix, hashing over two workers whose
+// queues are drained without handling the packets: the reader's share of
+// the per-packet work.
+func BenchmarkDispatch(b *testing.B) {
+	frames := loadFrames(b, 200000)
+	cfg := DefaultConfig()
+	cfg.Workers = 2
+	p, err := New(cfg, testPolicy(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	// The workers' queues are swapped for ones that only hand the
+	// batches back (and answer barriers); the workers get theirs back
+	// before Close.
+	queues := p.in
+	p.in = make([]chan *batch, len(queues))
+	var wg sync.WaitGroup
+	for i := range p.in {
+		c := make(chan *batch, queueBatches)
+		p.in[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for bt := range c {
+				if bt.op == opPackets {
+					p.putBatch(bt)
+				} else if bt.done != nil {
+					close(bt.done)
+				}
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range p.in {
+			close(c)
+		}
+		wg.Wait()
+		p.in = queues
+	}()
+	d := p.NewDispatcher(-1)
+	span := frames[len(frames)-1].ts - frames[0].ts + 1
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	lap := int64(0)
+	for i := 0; i < b.N; i++ {
+		k := i % len(frames)
+		if k == 0 && i > 0 {
+			lap++
+		}
+		f := &frames[k]
+		d.Frame(f.data, f.lt, f.ts+lap*span)
+	}
+	d.Send()
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/packet")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
+}
+
+// BenchmarkNewFlow: every packet a new flow (a TCP SYN from a local client
+// to a random public address, as in a flow flood), through the real path:
+// dispatcher and one worker (flow entry, geo lookup, placement, series,
+// and the evictions of a full table). Reports the cost and the
+// allocations per new flow.
+func BenchmarkNewFlow(b *testing.B) {
+	p, err := New(DefaultConfig(), testPolicy(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	d := p.NewDispatcher(-1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	dsts := make([]uint32, 1<<16)
+	for i := range dsts {
+		dsts[i] = publicIPv4(rng)
+	}
+	// Ethernet, IPv4 (10.x.y.z -> public), TCP SYN to port 443.
+	frame := make([]byte, 54)
+	copy(frame, []byte{0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00})
+	ip := frame[14:34]
+	ip[0], ip[8], ip[9] = 0x45, 64, 6
+	binary.BigEndian.PutUint16(ip[2:], 40)
+	tcp := frame[34:]
+	binary.BigEndian.PutUint16(tcp[2:], 443)
+	tcp[12], tcp[13] = 0x50, 0x02
+	binary.BigEndian.PutUint16(tcp[14:], 64240)
+	ts := int64(1_700_000_000_000_000_000)
+	// A key per packet: 2^24 sources times 2^16 destinations.
+	flood := func(i int) {
+		binary.BigEndian.PutUint32(ip[12:], 10<<24|uint32(i)&0xffffff)
+		binary.BigEndian.PutUint32(ip[16:], dsts[i>>24^i&0xffff])
+		binary.BigEndian.PutUint16(tcp[0:], uint16(1024+i>>24))
+		d.Frame(frame, layers.LinkTypeEthernet, ts+int64(i)*1000) // 1 µs apart
+	}
+	// Warm up: the flow table fills to its capacity, so that every
+	// new flow also evicts one, as in a long flood.
+	warm := DefaultConfig().Flow.MaxFlows + 1<<16
+	for i := 0; i < warm; i++ {
+		flood(i)
+	}
+	d.Send()
+	barrier(p)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		flood(warm + i)
+	}
+	d.Send()
+	barrier(p)
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/flow")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(b.N), "B/flow")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
+}
+
+// publicIPv4 draws a public unicast IPv4 address.
+func publicIPv4(r *rand.Rand) uint32 {
+	for {
+		a := r.Uint32()
+		o1, o2 := a>>24, a>>16&0xff
+		switch {
+		case o1 == 0 || o1 == 10 || o1 == 127 || o1 >= 224,
+			o1 == 100 && o2 >= 64 && o2 < 128, o1 == 169 && o2 == 254,
+			o1 == 172 && o2 >= 16 && o2 < 32, o1 == 192 && o2 == 168:
+			continue
+		}
+		return a
+	}
 }
 
 // slowScrape makes BenchmarkScrape gather through the registry alone.

@@ -16,6 +16,60 @@ import (
 // prefixTable is the table of one address family.
 type prefixTable struct {
 	ranges []addrRange // sorted by start; each runs to the next one's start
+	// A large IPv4 table also has its starts as 32-bit numbers and, per
+	// /16, the first range starting in it (jump has 2^16+1 entries): a
+	// lookup searches only the ranges that start in its /16, in one
+	// cache-friendly array, instead of the whole table.
+	starts4 []uint32
+	vals4   []int32
+	jump    []uint32
+}
+
+// jumpMin is the size from which an IPv4 table gets its /16 index (256
+// KiB): smaller ones are searched in a few cache lines anyway.
+const jumpMin = 4096
+
+// index4 builds the IPv4 index of a built table of IPv4 ranges.
+func (t *prefixTable) index4() {
+	if len(t.ranges) < jumpMin {
+		return
+	}
+	for _, r := range t.ranges {
+		if r.start.hi != 0 || r.start.lo>>32 != 0xffff {
+			break // past the IPv4 space (the bound after 255.255.255.255)
+		}
+		t.starts4 = append(t.starts4, uint32(r.start.lo))
+		t.vals4 = append(t.vals4, r.v)
+	}
+	t.jump = make([]uint32, 1<<16+1)
+	i := 0
+	for h := range 1 << 16 {
+		for i < len(t.starts4) && t.starts4[i] < uint32(h)<<16 {
+			i++
+		}
+		t.jump[h] = uint32(i)
+	}
+	t.jump[1<<16] = uint32(len(t.starts4))
+}
+
+// lookup4 is lookup for an IPv4 address x in an indexed table.
+func (t *prefixTable) lookup4(x uint32) (int32, bool) {
+	h := x >> 16
+	lo, hi := int(t.jump[h]), int(t.jump[h+1])
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if x < t.starts4[mid] {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	// lo is the first range starting after x (or the first of the next
+	// /16s): x is in the one before.
+	if lo == 0 || t.vals4[lo-1] < 0 {
+		return 0, false
+	}
+	return t.vals4[lo-1], true
 }
 
 // addrRange starts at start; v is the value of the most specific prefix
@@ -193,6 +247,7 @@ func New(entries []Entry) *Table {
 		}
 	}
 	f.v4.build(v4)
+	f.v4.index4()
 	f.v6.build(v6)
 	return f
 }
@@ -204,6 +259,10 @@ func (f *Table) Lookup(a netip.Addr) (int32, bool) {
 	a = a.Unmap()
 	switch {
 	case a.Is4():
+		if f.v4.jump != nil {
+			b := a.As4()
+			return f.v4.lookup4(binary.BigEndian.Uint32(b[:]))
+		}
 		return f.v4.lookup(a)
 	case a.Is6():
 		return f.v6.lookup(a)

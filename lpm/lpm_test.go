@@ -80,3 +80,49 @@ func TestLookupForms(t *testing.T) {
 		t.Errorf("Lookup allocates %v times", n)
 	}
 }
+
+// TestIPv4Index: a table large enough for the /16 index answers as the
+// plain binary search does, at random addresses, at every range's start
+// and the address before it, and at the ends of the IPv4 space (a prefix
+// at each end, so that the bound past 255.255.255.255 exists).
+func TestIPv4Index(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	entries := []Entry{{netip.MustParsePrefix("0.0.0.0/8"), 0}, {netip.MustParsePrefix("255.255.255.0/24"), 1}}
+	for i := range 20000 {
+		a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+		entries = append(entries, Entry{netip.PrefixFrom(a, 8+r.IntN(25)).Masked(), int32(i + 2)})
+	}
+	tab := New(entries)
+	if tab.v4.jump == nil {
+		t.Fatalf("no index for %d ranges", len(tab.v4.ranges))
+	}
+	check := func(a netip.Addr) {
+		b := a.As4()
+		gv, gok := tab.v4.lookup4(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+		wv, wok := tab.v4.lookup(a)
+		if gv != wv || gok != wok {
+			t.Fatalf("%s: index %d %v, search %d %v", a, gv, gok, wv, wok)
+		}
+	}
+	for range 200000 {
+		check(netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}))
+	}
+	for _, s := range tab.v4.starts4 {
+		check(netip.AddrFrom4([4]byte{byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}))
+		s--
+		check(netip.AddrFrom4([4]byte{byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}))
+	}
+	check(netip.MustParseAddr("0.0.0.0"))
+	check(netip.MustParseAddr("255.255.255.255"))
+	if v, ok := tab.Lookup(netip.MustParseAddr("255.255.255.255")); !ok || v != 1 {
+		t.Errorf("255.255.255.255: %d %v, want 1", v, ok)
+	}
+	for i := range 2000 { // and the scan's definition, through Lookup
+		a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(i)})
+		gv, gok := tab.Lookup(a)
+		wv, wok := mostSpecific(entries, a)
+		if gv != wv || gok != wok {
+			t.Fatalf("%s: %d %v, want %d %v", a, gv, gok, wv, wok)
+		}
+	}
+}

@@ -175,9 +175,10 @@ func TestPmacctSfprobe(t *testing.T) {
 	if err != nil {
 		t.Skip("pmacctd not installed (apt-get install pmacct); CI installs it")
 	}
-	dgs := recordPmacct(t, bin, gunzipTo(t, "../testdata/sample.pcap.gz"), func(receiver string) string {
+	rec := recordPmacct(t, bin, gunzipTo(t, "../testdata/sample.pcap.gz"), func(receiver string) string {
 		return "plugins: sfprobe\nsfprobe_receiver: " + receiver + "\nsfprobe_agentip: 192.0.2.7\nsfprobe_sampling_rate: 1\n"
-	}).dgs
+	})
+	dgs := rec.dgs
 	for i, d := range dgs {
 		if seq := binary.BigEndian.Uint32(d[16:]); seq != uint32(i+1) {
 			t.Fatalf("recording pmacctd: datagram %d has sequence %d (lost on loopback?)", i, seq)
@@ -198,6 +199,17 @@ func TestPmacctSfprobe(t *testing.T) {
 	// pmacct leaves out 2 of the capture's 6,408 packets (see above).
 	if got != want || want.Packets < 6406 {
 		t.Errorf("collected %+v from %d datagrams, the samples say %+v", got, len(dgs), want)
+	}
+	if _, err := exec.LookPath("tshark"); err == nil {
+		file := filepath.Join(t.TempDir(), "sflow.pcap")
+		writeUDPCapture(t, file, rec)
+		ts := sflowTshark(t, file, rec.to.Port())
+		t.Logf("tshark over the samples: %+v; collected %+v", ts, got)
+		if ts != want {
+			t.Errorf("tshark's sFlow dissector: %+v over the samples; the walker %+v, collected %+v", ts, want, got)
+		}
+	} else {
+		t.Log("tshark not installed: the sFlow walker alone is the oracle")
 	}
 	e := h.exporter()
 	if g := e.st.seqGaps.Load(); g != 0 {
@@ -314,4 +326,62 @@ func ipLength(t *testing.T, f []byte) uint64 {
 	}
 	t.Fatalf("ethertype %#x: not in the oracle", et)
 	return 0
+}
+
+// sflowTshark sums, over the flow samples of an sFlow export capture as
+// Wireshark's sFlow dissector reads them, the sampled packets' IP lengths
+// (IPv4 total length; IPv6 payload length + 40) times the sampling rate,
+// and the packets times the rate. Every frame's first IPv4 header is the
+// export's own (writeUDPCapture); the samples here carry no tunnels, one
+// IP header each, all at one rate (checked).
+func sflowTshark(t *testing.T, file string, port uint16) counted {
+	t.Helper()
+	out, err := exec.Command("tshark", "-n", "-r", file, "-d", "udp.port=="+strconv.Itoa(int(port))+",sflow",
+		"-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t",
+		"-e", "sflow.flow_sample.sampling_rate", "-e", "ip.len", "-e", "ipv6.plen").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", file, err)
+	}
+	nums := func(s string) []uint64 {
+		var v []uint64
+		for _, f := range strings.Split(s, ",") {
+			if f == "" {
+				continue
+			}
+			n, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				t.Fatalf("tshark: %q: %v", f, err)
+			}
+			v = append(v, n)
+		}
+		return v
+	}
+	var c counted
+	for i, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			t.Fatalf("tshark: frame %d: %q", i+1, line)
+		}
+		rates, v4, v6 := nums(f[0]), nums(f[1]), nums(f[2])
+		if len(v4) == 0 {
+			t.Fatalf("tshark: frame %d has no export header", i+1)
+		}
+		v4 = v4[1:] // the export's own IPv4 header
+		if len(rates) != len(v4)+len(v6) {
+			t.Fatalf("tshark: frame %d: %d flow samples, %d IPv4 and %d IPv6 headers", i+1, len(rates), len(v4), len(v6))
+		}
+		for _, r := range rates {
+			if r != rates[0] {
+				t.Fatalf("tshark: frame %d: sampling rates %v", i+1, rates)
+			}
+		}
+		for _, l := range v4 {
+			c.Bytes += l * rates[0]
+		}
+		for _, l := range v6 {
+			c.Bytes += (l + 40) * rates[0]
+		}
+		c.Packets += uint64(len(rates)) * rates[0]
+	}
+	return c
 }

@@ -19,12 +19,12 @@ import (
 // exceeds its original length, and records longer than the file's snap
 // length up to maxSnaplen.
 type pcapReader struct {
-	r        *recBuf
-	big      bool // big-endian headers
-	nsec     bool
-	hdrLen   int // record header length
-	linkType layers.LinkType
-	variant  string
+	r         *recBuf
+	byteOrder // of the headers
+	nsec      bool
+	hdrLen    int // record header length
+	linkType  layers.LinkType
+	variant   string
 }
 
 // pcapVariants are the record header sizes tried for each magic, first
@@ -71,20 +71,6 @@ func newPcapReader(r *recBuf) (*pcapReader, error) {
 		}
 	}
 	return p, nil
-}
-
-func (p *pcapReader) u16(b []byte) uint16 {
-	if p.big {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
-}
-
-func (p *pcapReader) u32(b []byte) uint32 {
-	if p.big {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
 }
 
 // plausible reports whether the first records read well with headers of n

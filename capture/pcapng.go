@@ -64,10 +64,10 @@ var zeroTime = time.Time{}.UnixNano()
 // blocks it does not use: name resolution (whose damaged records pcapgo
 // refused), decryption secrets, custom and unknown blocks, framing checked.
 type ngReader struct {
-	r      *recBuf
-	big    bool // the current section is big-endian
-	skip   bool // the current section is of an unknown version
-	ifaces []ngIface
+	r         *recBuf
+	byteOrder      // of the current section
+	skip      bool // the current section is of an unknown version
+	ifaces    []ngIface
 }
 
 // ngIface is an interface of the current section.
@@ -89,22 +89,25 @@ func newNgReader(r *recBuf) (*ngReader, error) {
 	return ng, nil
 }
 
-func (ng *ngReader) u16(b []byte) uint16 {
-	if ng.big {
+// byteOrder reads the integers of a capture's headers in its byte order.
+type byteOrder struct{ big bool }
+
+func (o byteOrder) u16(b []byte) uint16 {
+	if o.big {
 		return binary.BigEndian.Uint16(b)
 	}
 	return binary.LittleEndian.Uint16(b)
 }
 
-func (ng *ngReader) u32(b []byte) uint32 {
-	if ng.big {
+func (o byteOrder) u32(b []byte) uint32 {
+	if o.big {
 		return binary.BigEndian.Uint32(b)
 	}
 	return binary.LittleEndian.Uint32(b)
 }
 
-func (ng *ngReader) u64(b []byte) uint64 {
-	if ng.big {
+func (o byteOrder) u64(b []byte) uint64 {
+	if o.big {
 		return binary.BigEndian.Uint64(b)
 	}
 	return binary.LittleEndian.Uint64(b)

@@ -93,15 +93,7 @@ func BenchmarkWorker(b *testing.B) {
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	lap := int64(1)
-	for i := 0; i < b.N; i++ {
-		k := i % len(frames)
-		if k == 0 && i > 0 {
-			lap++
-		}
-		f := &frames[k]
-		d.Frame(f.data, f.lt, f.ts+lap*(span+int64(120e9)))
-	}
+	feedLaps(d, frames, b.N, 1, span+int64(120e9))
 	d.Send()
 	barrier(p)
 	b.StopTimer()
@@ -194,15 +186,7 @@ func BenchmarkDispatch(b *testing.B) {
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	lap := int64(0)
-	for i := 0; i < b.N; i++ {
-		k := i % len(frames)
-		if k == 0 && i > 0 {
-			lap++
-		}
-		f := &frames[k]
-		d.Frame(f.data, f.lt, f.ts+lap*span)
-	}
+	feedLaps(d, frames, b.N, 0, span)
 	d.Send()
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
@@ -348,4 +332,19 @@ func BenchmarkScrape(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
+// feedLaps dispatches n frames, going round frames in laps: lap k (from
+// first) shifted by k x shift in time, so that flows expire and start
+// again, as in a long capture.
+func feedLaps(d *Dispatcher, frames []frame, n int, first, shift int64) {
+	lap := first
+	for i := range n {
+		k := i % len(frames)
+		if k == 0 && i > 0 {
+			lap++
+		}
+		f := &frames[k]
+		d.Frame(f.data, f.lt, f.ts+lap*shift)
+	}
 }

@@ -241,9 +241,14 @@ func readRangeDir(dir string) (map[string][]rangeEntry, error) {
 	return got, nil
 }
 
-// embeddedRangeSet is the embedded snapshot's table, built once: every
-// resolver without --geo.cloud-ranges shares it.
-var embeddedRangeSet = sync.OnceValues(func() (*rangeSet, error) { return loadRanges("") })
+// embeddedRangeSet is the embedded snapshot's table, read once from its
+// prebuilt form: every resolver without --geo.cloud-ranges shares it.
+var embeddedRangeSet = sync.OnceValues(func() (*rangeSet, error) {
+	if s, err := decodePrebuilt(embeddedPrebuilt); err == nil {
+		return s, nil
+	}
+	return loadRanges("") // a build whose prebuilt table is broken (TestPrebuiltRanges fails)
+})
 
 // loadRanges builds the published ranges: the embedded snapshot, with
 // each provider whose file is in dir (if dir is not "") replaced by it.

@@ -126,3 +126,51 @@ func TestIPv4Index(t *testing.T) {
 		}
 	}
 }
+
+// TestBinary: a table read back from its binary form answers as the
+// table built, and broken forms are refused.
+func TestBinary(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	var entries []Entry
+	for i := range 6000 {
+		a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), 0})
+		entries = append(entries, Entry{netip.PrefixFrom(a, 8+r.IntN(17)).Masked(), int32(i)})
+		a6 := netip.AddrFrom16([16]byte{0x20, 0x01, byte(r.IntN(256)), byte(r.IntN(256))})
+		entries = append(entries, Entry{netip.PrefixFrom(a6, 16+r.IntN(17)).Masked(), int32(i)})
+	}
+	built := New(entries)
+	b := built.AppendBinary([]byte("x"))[1:]
+	got, rest, err := TableFromBinary(append(b, 7), 6000)
+	if err != nil || len(rest) != 1 || rest[0] != 7 {
+		t.Fatalf("%v, rest %v", err, rest)
+	}
+	if string(got.AppendBinary(nil)) != string(b) || got.v4.jump == nil {
+		t.Fatal("the table read back differs, or has no IPv4 index")
+	}
+	for range 50000 {
+		a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+		a6 := netip.AddrFrom16([16]byte{0x20, 0x01, byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+		for _, x := range []netip.Addr{a, a6} {
+			gv, gok := got.Lookup(x)
+			wv, wok := built.Lookup(x)
+			if gv != wv || gok != wok {
+				t.Fatalf("%s: %d %v, built %d %v", x, gv, gok, wv, wok)
+			}
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"empty":     nil,
+		"magic":     append([]byte("lpm2"), b[4:]...),
+		"truncated": b[:len(b)-3],
+		"value":     b,
+	} {
+		if _, _, err := TableFromBinary(bad, 100); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	unsorted := append([]byte(nil), b...)
+	copy(unsorted[8:28], b[28:48]) // the first range's start repeats the second's
+	if _, _, err := TableFromBinary(unsorted, 6000); err == nil {
+		t.Error("unsorted starts accepted")
+	}
+}

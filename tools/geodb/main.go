@@ -18,7 +18,9 @@
 // snapshot of the cloud and CDN providers' published range files in DIR
 // (AWS ip-ranges.json, Google Cloud cloud.json, Azure Service Tags, Oracle
 // public_ip_ranges.json, the DigitalOcean and Linode geofeeds, Cloudflare's
-// and Fastly's lists; geo.RangeSources names them), without npm.
+// and Fastly's lists; geo.RangeSources names them), without npm. Then
+// rewrite its prebuilt table: BORDERWATCH_UPDATE_PREBUILT=1 go test ./geo
+// -run TestPrebuiltRanges (the test fails until then).
 //
 // With -countries FILE it instead builds geo/data/countries.bin.gz, the
 // country outlines, from world-atlas's countries-50m.json (Natural Earth

@@ -25,6 +25,8 @@ type Cache struct {
 	vals    []Info
 	clock   uint32
 	mask    uint64
+	maxSets uint64 // the sets of CacheSize entries
+	fills   uint64 // misses since the last growth
 	scratch scratch
 	lookups atomic.Uint64
 	hits    atomic.Uint64
@@ -51,15 +53,45 @@ func (r *Resolver) NewCache() *Cache {
 	for sets*cacheWays < uint64(r.cfg.CacheSize) {
 		sets <<= 1
 	}
-	n := sets * cacheWays
-	c := &Cache{r: r, keys: make([]cacheKey, n), stamps: make([]uint32, n), vals: make([]Info, n), mask: sets - 1, gen: r.cur.Load().gen}
+	c := &Cache{r: r, maxSets: sets, gen: r.cur.Load().gen}
+	c.alloc(min(sets, initialSets))
 	r.mu.Lock()
 	r.caches = append(r.caches, c)
 	r.mu.Unlock()
 	return c
 }
 
-// Len returns the number of slots, the most addresses the cache holds.
+// initialSets is the size a cache starts at (4,096 addresses, about 400
+// KB). It doubles each time it has taken as many new addresses as it has
+// slots, up to CacheSize: a short read does not pay for touching the pages
+// of a cache it never fills (the full default is about 6.5 MB per worker).
+const initialSets = 1024
+
+// grow doubles the cache, keeping its entries.
+func (c *Cache) grow() {
+	keys, stamps, vals := c.keys, c.stamps, c.vals
+	c.alloc(2 * (c.mask + 1))
+	for i := range keys {
+		if stamps[i] == 0 {
+			continue
+		}
+		base := (keys[i].hash() & c.mask) * cacheWays
+		for w := range uint64(cacheWays) {
+			if c.stamps[base+w] == 0 {
+				c.keys[base+w], c.stamps[base+w], c.vals[base+w] = keys[i], stamps[i], vals[i]
+				break
+			}
+		}
+	}
+}
+
+func (c *Cache) alloc(sets uint64) {
+	n := sets * cacheWays
+	c.keys, c.stamps, c.vals, c.mask, c.fills = make([]cacheKey, n), make([]uint32, n), make([]Info, n), sets-1, 0
+}
+
+// Len returns the number of slots, the most addresses the cache holds
+// now (it grows to CacheSize).
 func (c *Cache) Len() int { return len(c.keys) }
 
 // Lookup resolves addr through the cache.
@@ -97,5 +129,8 @@ func (c *Cache) Lookup(addr netip.Addr) Info {
 	}
 	info := c.r.lookup(d, addr, &c.scratch)
 	keys[victim], stamps[victim], c.vals[base+uint64(victim)] = k, c.clock, info
+	if c.fills++; c.fills >= uint64(len(c.keys)) && c.mask+1 < c.maxSets {
+		c.grow()
+	}
 	return info
 }

@@ -87,3 +87,30 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// TestCacheGrows: a cache starts small and doubles as it takes new
+// addresses, up to its size, keeping what it holds and answering as the
+// resolver does throughout.
+func TestCacheGrows(t *testing.T) {
+	r := embedded(t)
+	c := r.NewCache()
+	if c.Len() != initialSets*cacheWays {
+		t.Fatalf("starts at %d slots", c.Len())
+	}
+	addrs := benchAddrs(1 << 17)
+	for i, a := range addrs {
+		if got, want := c.Lookup(a), r.Lookup(a); got != want {
+			t.Fatalf("lookup %d, %s: %+v, resolver %+v", i, a, got, want)
+		}
+	}
+	if c.Len() != 65536 {
+		t.Errorf("%d slots after %d addresses, want 65536", c.Len(), len(addrs))
+	}
+	hits0 := c.hits.Load()
+	for _, a := range addrs[len(addrs)-1000:] {
+		c.Lookup(a)
+	}
+	if c.hits.Load()-hits0 < 900 {
+		t.Errorf("%d hits of the last 1000 addresses again", c.hits.Load()-hits0)
+	}
+}

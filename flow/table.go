@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unsafe"
+
+	"github.com/borderwatch/borderwatch/internal/mem"
 )
 
 // Key identifies a flow regardless of direction: endpoint A is the lower of
@@ -151,8 +153,10 @@ func New(cfg Config, onEvict func(e *Entry, r EvictReason)) *Table {
 	// maxSlots: a table sized to the flows present stays in the CPU caches
 	// and TLB, and short probe chains keep lookups fast.
 	n := min(maxSlots, initialSlots)
+	slots := make([]Entry, n)
+	mem.Prefault(slots)
 	return &Table{
-		slots:   make([]Entry, n),
+		slots:   slots,
 		maxSlot: maxSlots,
 		n:       uint64(n),
 		limit:   cfg.MaxFlows,
@@ -262,6 +266,7 @@ func (t *Table) grow() {
 		n = t.maxSlot
 	}
 	t.slots = make([]Entry, n)
+	mem.Prefault(t.slots) // the moves below probe before they write
 	t.n = uint64(n)
 	t.cursor = 0
 	for i := range old {

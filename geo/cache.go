@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/borderwatch/borderwatch/internal/mem"
 )
 
 // cacheWays is the associativity of the cache: an address may live in one
@@ -88,6 +90,9 @@ func (c *Cache) grow() {
 func (c *Cache) alloc(sets uint64) {
 	n := sets * cacheWays
 	c.keys, c.stamps, c.vals, c.mask, c.fills = make([]cacheKey, n), make([]uint32, n), make([]Info, n), sets-1, 0
+	mem.Prefault(c.keys)
+	mem.Prefault(c.stamps)
+	mem.Prefault(c.vals)
 }
 
 // Len returns the number of slots, the most addresses the cache holds

@@ -93,7 +93,7 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 		cfg.Workers = 1
 	}
 	p := &Pipeline{
-		rtts:      new(rttTable),
+		rtts:      newRTTTable(),
 		dnsPorts:  new(portSet),
 		cfg:       cfg,
 		series:    metrics.NewSeriesOptions(cfg.SeriesLimit, metrics.SeriesOptions{ASN: cfg.ASNLabel, CloudRegion: cfg.CloudRegionLabel}),

@@ -113,6 +113,16 @@ const rttSlots = 1 << 16
 // Written once per handshake, read once per placement: never per packet.
 type rttTable [rttSlots]atomic.Uint64
 
+// newRTTTable returns an empty table whose pages are mapped by writes
+// (see mem.Prefault: placement reads slots before handshakes write them).
+func newRTTTable() *rttTable {
+	t := new(rttTable)
+	for i := 0; i < rttSlots; i += 512 {
+		t[i].Store(0)
+	}
+	return t
+}
+
 func rttHash(a *[16]byte) (slot uint32, tag uint64) {
 	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(a[0:])^bits.RotateLeft64(binary.LittleEndian.Uint64(a[8:]), 29), 0x9E3779B97F4A7C15)
 	h := hi ^ lo

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"unsafe"
 
+	"github.com/borderwatch/borderwatch/internal/mem"
 	"github.com/borderwatch/borderwatch/metrics"
 )
 
@@ -89,6 +90,7 @@ func (c *seriesCache) grow() {
 	old := c.slots
 	size := max(64, 2*len(old))
 	c.slots, c.mask, c.n = make([]seriesSlot, size), uint64(size-1), 0
+	mem.Prefault(c.slots)
 	for i := range old {
 		if old[i].used {
 			c.put(&old[i].l, old[i].r)

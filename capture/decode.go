@@ -127,6 +127,14 @@ func (d *Decoder) SetTruncated() { d.truncated = true }
 func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts int64, p *Packet) (Verdict, Reason) {
 	*p = Packet{Timestamp: ts}
 	k := linkOf(lt)
+	if fast(data, k, p) {
+		return Decoded, ReasonNone
+	}
+	return d.walkLayers(data, k, p)
+}
+
+// walkLayers decodes a frame layer by layer (see Decode).
+func (d *Decoder) walkLayers(data []byte, k linkStart, p *Packet) (Verdict, Reason) {
 	if k == linkUnsupported {
 		return Skipped, ReasonUnsupportedLinkType
 	}

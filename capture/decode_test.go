@@ -354,7 +354,8 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // FuzzDecode: any bytes, under any supported link type, decode without
-// panicking, and a decoded packet's length and payload are consistent.
+// panicking, a decoded packet's length and payload are consistent, and
+// a frame the fast path takes is decoded as the layer walk decodes it.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2}, uint8(0))
 	f.Add([]byte{0x60, 0, 0, 0, 0, 0, 6, 64}, uint8(3))
@@ -374,11 +375,14 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	}
+	walker := NewDecoder()
 	f.Fuzz(func(t *testing.T, data []byte, lt uint8) {
 		var p Packet
-		v, _ := d.Decode(data, lts[int(lt)%len(lts)], 1, &p)
+		l := lts[int(lt)%len(lts)]
+		v, _ := d.Decode(data, l, 1, &p)
 		if v == Decoded && len(p.Payload) > len(data) {
 			t.Fatalf("payload longer than the frame")
 		}
+		sameAsWalk(t, walker, data, l) // the fast path decodes as the walk
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/borderwatch/borderwatch/internal/startup"
 	"github.com/borderwatch/borderwatch/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,6 +31,7 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 	var lc lifecycle
 	defer lc.stop()
 	p, err := pipeline.New(o.pipelineConfig(len(o.interfaces) == 0), st.policy)
+	startup.Done(0)
 	if err != nil {
 		logger.Error("starting pipeline", "err", err)
 		return 1

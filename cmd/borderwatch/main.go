@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/borderwatch/borderwatch/internal/startup"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -94,8 +95,10 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	switch cmd {
 	case lookupCmd.FullCommand():
+		startup.Done(0)
 		return lookup(o, *lookupAddrs, stdout, stderr)
 	case healthCmd.FullCommand():
+		startup.Done(0)
 		return healthcheck(h, stderr)
 	case readCmd.FullCommand():
 		return read(ctx, o, logger, stdout, stderr)

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,11 +319,7 @@ func (o *options) loadConfig() (*config.Config, error) {
 // settings loads the configuration file (if any) and resolves it with the
 // flags, opening the databases.
 func (o *options) settings() (*settings, error) {
-	// Start-up builds the databases' tables: tens of MB allocated once and
-	// kept. With the default GC target the heap's growth from nothing
-	// runs several collections over them (a quarter of a short read's
-	// time); the default returns once they are built.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	// The collector is off until start-up is done (internal/startup).
 	cfg, err := o.loadConfig()
 	if err != nil {
 		return nil, err

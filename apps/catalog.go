@@ -162,12 +162,14 @@ func Parse(b []byte) ([]App, error) {
 		}
 		return nil, yamlError(err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, yamlError(err)
-	}
 	for i, a := range list {
 		if err := Validate(a); err != nil {
+			// The lines are in the document's nodes, parsed again only
+			// now: a good catalog is parsed once.
+			var root yaml.Node
+			if err := yaml.Unmarshal(b, &root); err != nil {
+				return nil, yamlError(err)
+			}
 			var fe *FieldError
 			line := 0
 			if errors.As(err, &fe) {

@@ -333,3 +333,14 @@ func BenchmarkClassify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseCatalog: parsing the embedded catalog is part of every
+// start-up.
+func BenchmarkParseCatalog(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(catalogYAML); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -30,6 +30,7 @@ geodb:
 	$(GO) run ./tools/geodb -out geo/data -ranges $(CLOUD_RANGES)
 	d=$$(mktemp -d) && (cd $$d && npm pack --silent world-atlas@2.0.2 >/dev/null && tar xzf world-atlas-2.0.2.tgz) && \
 		$(GO) run ./tools/geodb -out geo/data -countries $$d/package/countries-50m.json; rm -rf $$d
+	BORDERWATCH_UPDATE_PREBUILT=1 $(GO) test ./geo -run TestPrebuilt
 
 # Regenerate the sample capture the README's first command reads.
 sample:

@@ -24,6 +24,7 @@ type v4Index struct {
 	nodeCount uint32
 	recBits   int
 	dataSize  uint32 // bytes of the data section
+	root      uint32 // the IPv4 subtree's root node
 	jump      []uint32
 }
 
@@ -61,9 +62,18 @@ func newV4Index(r *maxminddb.Reader, data []byte) *v4Index {
 	if node >= x.nodeCount {
 		return nil // no IPv4 subtree
 	}
-	x.jump = make([]uint32, 1<<v4Stride)
-	x.fill(node, 0, 0)
+	x.root = node
+	if x.jump = prebuiltV4Index(data, x.nodeCount); x.jump == nil {
+		x.jump = x.build()
+	}
 	return x
+}
+
+// build walks the tree's top levels into a new jump table.
+func (x *v4Index) build() []uint32 {
+	x.jump = make([]uint32, 1<<v4Stride)
+	x.fill(x.root, 0, 0)
+	return x.jump
 }
 
 // fill sets the jump entries under prefix (depth bits) from node.

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter"
@@ -112,5 +114,47 @@ func TestCacheGrows(t *testing.T) {
 	}
 	if c.hits.Load()-hits0 < 900 {
 		t.Errorf("%d hits of the last 1000 addresses again", c.hits.Load()-hits0)
+	}
+}
+
+// TestPrebuiltV4Index: the embedded databases' prebuilt indexes are the
+// indexes built from them, and are used for them only.
+func TestPrebuiltV4Index(t *testing.T) {
+	for _, c := range []struct {
+		file      string
+		db, index []byte
+	}{{"data/country.v4index", embeddedCountry, embeddedCountryV4}, {"data/asn.v4index", embeddedASN, embeddedASNV4}} {
+		r, err := maxminddb.OpenBytes(c.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := newV4Index(r, c.db)
+		built := x.build()
+		want := encodeV4Index(built, len(c.db), x.nodeCount)
+		if os.Getenv("BORDERWATCH_UPDATE_PREBUILT") == "1" {
+			if err := os.WriteFile(c.file, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s (%d bytes)", c.file, len(want))
+			continue
+		}
+		if !bytes.Equal(c.index, want) {
+			t.Fatalf("%s is not the index built from its database: run BORDERWATCH_UPDATE_PREBUILT=1 go test ./geo -run TestPrebuilt", c.file)
+		}
+		got := prebuiltV4Index(c.db, x.nodeCount)
+		if got == nil || !slices.Equal(got, built) {
+			t.Fatalf("%s: not used for its database, or decoded wrong", c.file)
+		}
+		// A copy of the same bytes is not the embedded database: its
+		// index is built.
+		if prebuiltV4Index(bytes.Clone(c.db), x.nodeCount) != nil {
+			t.Fatalf("%s: used for a database that is not the embedded one", c.file)
+		}
+		if _, ok := decodeV4Index(c.index, len(c.db)+1, x.nodeCount); ok {
+			t.Fatalf("%s: accepted for a database of another size", c.file)
+		}
+		if _, ok := decodeV4Index(c.index[:len(c.index)-1], len(c.db), x.nodeCount); ok {
+			t.Fatalf("%s: accepted truncated", c.file)
+		}
 	}
 }

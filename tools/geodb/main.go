@@ -13,6 +13,8 @@
 //
 // Both are written uncompressed (geo embeds them as they are). Run it with
 // `make geodb` (needs npm); the same package versions give the same bytes.
+// Then rewrite their prebuilt IPv4 indexes: BORDERWATCH_UPDATE_PREBUILT=1
+// go test ./geo -run TestPrebuilt (the test fails until then).
 //
 // With -ranges DIR it instead builds geo/data/ranges.bin.gz, the compact
 // snapshot of the cloud and CDN providers' published range files in DIR

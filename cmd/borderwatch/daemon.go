@@ -30,7 +30,7 @@ func daemon(ctx context.Context, o *options, logger *slog.Logger, stderr io.Writ
 
 	var lc lifecycle
 	defer lc.stop()
-	p, err := pipeline.New(o.pipelineConfig(len(o.interfaces) == 0), st.policy)
+	p, err := pipeline.New(o.pipelineConfig(), st.policy)
 	startup.Done(0)
 	if err != nil {
 		logger.Error("starting pipeline", "err", err)

@@ -47,7 +47,7 @@ func pageInfo(o *options, st *settings, source string) report.PageInfo {
 		{"configuration file", cfgFile},
 		{"local networks", strings.Join(local, ", ")},
 		{"client groups", orNone(strings.Join(groups, ", "))},
-		{"workers", strconv.Itoa(o.workerCount(len(o.interfaces) == 0))},
+		{"workers", strconv.Itoa(o.workerCount())},
 		{"flow timeouts", fmt.Sprintf("idle %s, active %s", o.idle, o.active)},
 		{"flow table", fmt.Sprintf("at most %d flows", o.maxFlows)},
 		{"series budget", fmt.Sprintf("%d label sets (--metrics.series-limit)", o.seriesLimit)},

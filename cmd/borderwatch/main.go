@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -221,10 +220,6 @@ func unStdin(args []string) {
 			args[i] = "-"
 		}
 	}
-}
-
-func workersDefault() int {
-	return max(1, runtime.GOMAXPROCS(0)-1)
 }
 
 var versionOnce sync.Once

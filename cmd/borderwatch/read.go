@@ -23,7 +23,7 @@ func read(ctx context.Context, o *options, logger *slog.Logger, stdout, stderr i
 		return 1
 	}
 	defer st.policy.Geo.Close()
-	pc := o.pipelineConfig(true)
+	pc := o.pipelineConfig()
 	pc.Endpoints = o.format != "prometheus"
 	pc.MaxEndpoints = o.maxEndpoints
 	var period report.Period

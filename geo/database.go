@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/borderwatch/borderwatch/internal/mem"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
@@ -339,6 +340,15 @@ type scratch struct {
 	// file mean nothing).
 	countries recordCache[string]
 	ases      recordCache[asRecord]
+}
+
+// prefault maps the record caches' pages by writes (see mem.Prefault: a
+// lookup reads a slot before it fills it).
+func (s *scratch) prefault() {
+	mem.Prefault(s.countries.offs[:])
+	mem.Prefault(s.countries.vals[:])
+	mem.Prefault(s.ases.offs[:])
+	mem.Prefault(s.ases.vals[:])
 }
 
 // asRecord is a decoded ASN record.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/borderwatch/borderwatch/internal/testenv"
 	"github.com/google/go-cmp/cmp"
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -124,10 +123,7 @@ func TestFastRefuses(t *testing.T) {
 // BenchmarkDecodeWalk is BenchmarkDecode's frame through the layer walk
 // (what the fast path saves).
 func BenchmarkDecodeWalk(b *testing.B) {
-	i := ip4("192.0.2.1", "198.51.100.7", layers.IPProtocolTCP)
-	c := &layers.TCP{SrcPort: 40000, DstPort: 443, ACK: true, Window: 1000}
-	c.SetNetworkLayerForChecksum(i)
-	frame := build(b, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4}, i, c, gopacket.Payload(make([]byte, 1400)))
+	frame := benchFrame(b)
 	d := NewDecoder()
 	var p Packet
 	b.ReportAllocs()

@@ -7,8 +7,8 @@ import (
 // TestPrefaultKeepsZero: every element is still the zero value, whatever
 // its size relative to a page.
 func TestPrefaultKeepsZero(t *testing.T) {
-	type big struct{ a [5000]byte }
-	type mid struct{ a [112]byte }
+	type big [5000]byte // over a page
+	type mid [112]byte  // a flow entry
 	small := make([]uint64, 100000)
 	Prefault(small)
 	for i, v := range small {

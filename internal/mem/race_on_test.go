@@ -1,0 +1,6 @@
+//go:build race
+
+package mem
+
+// raceEnabled: the race detector touches the memory the code allocates.
+const raceEnabled = true

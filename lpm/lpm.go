@@ -34,12 +34,16 @@ func (t *prefixTable) index4() {
 	if len(t.ranges) < jumpMin {
 		return
 	}
+	n := 0
 	for _, r := range t.ranges {
 		if r.start.hi != 0 || r.start.lo>>32 != 0xffff {
 			break // past the IPv4 space (the bound after 255.255.255.255)
 		}
-		t.starts4 = append(t.starts4, uint32(r.start.lo))
-		t.vals4 = append(t.vals4, r.v)
+		n++
+	}
+	t.starts4, t.vals4 = make([]uint32, n), make([]int32, n)
+	for i, r := range t.ranges[:n] {
+		t.starts4[i], t.vals4[i] = uint32(r.start.lo), r.v
 	}
 	t.jump = make([]uint32, 1<<16+1)
 	i := 0

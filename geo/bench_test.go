@@ -40,7 +40,11 @@ func BenchmarkCacheHit(b *testing.B) {
 		c.Lookup(addrs[i&1023])
 		i++
 	}
-	if l, h := r.Stats(); h < l-1024 {
+	// This cache's own counts (the embedded resolver is shared with the
+	// other benchmarks). Besides the first 1,024, a few of the addresses
+	// miss until the cache grows: the sets that more than four of them
+	// share.
+	if l, h := c.lookups.Load(), c.hits.Load(); h < l-l/100 {
 		b.Fatalf("%d lookups, %d hits: not all hits", l, h)
 	}
 }

@@ -32,7 +32,25 @@ type Cache struct {
 	scratch scratch
 	lookups atomic.Uint64
 	hits    atomic.Uint64
+
+	// The flood bypass (see bypassWindow).
+	winLookups, winHits uint32
+	bypass              bool
+	tick                uint32
 }
+
+// A cache that almost never hits, as under a flood or a scan of new
+// addresses, costs a probe and an insert in cold memory per lookup and
+// helps nothing. So every bypassWindow lookups the window's hit rate is
+// looked at: under 1 in bypassBelow, the next window sends only one
+// lookup in bypassSample through the cache, to keep measuring, and the
+// rest straight to the databases; at or over it, all go through the cache
+// again. The answers are the same either way.
+const (
+	bypassWindow = 4096
+	bypassBelow  = 64
+	bypassSample = 16
+)
 
 // cacheKey is an address as 16 bytes (IPv4 as IPv4-mapped IPv6; zones
 // don't matter to geography).
@@ -113,6 +131,14 @@ func (c *Cache) Lookup(addr netip.Addr) Info {
 		clear(c.stamps)
 		c.gen = d.gen
 	}
+	if c.winLookups++; c.winLookups == bypassWindow {
+		c.endWindow()
+	}
+	if c.bypass {
+		if c.tick++; c.tick%bypassSample != 0 {
+			return c.r.lookup(d, addr, &c.scratch)
+		}
+	}
 	if c.clock++; c.clock == 0 {
 		// Wrapped after 2^32 lookups: start the ages again.
 		clear(c.stamps)
@@ -126,6 +152,7 @@ func (c *Cache) Lookup(addr netip.Addr) Info {
 	for i := range keys {
 		if keys[i] == k && stamps[i] != 0 {
 			c.hits.Add(1)
+			c.winHits++
 			stamps[i] = c.clock
 			return c.vals[base+uint64(i)]
 		}
@@ -139,4 +166,14 @@ func (c *Cache) Lookup(addr netip.Addr) Info {
 		c.grow()
 	}
 	return info
+}
+
+// endWindow decides whether the next window bypasses the cache.
+func (c *Cache) endWindow() {
+	through := uint32(bypassWindow) // lookups that went through the cache
+	if c.bypass {
+		through /= bypassSample
+	}
+	c.bypass = c.winHits*bypassBelow < through
+	c.winLookups, c.winHits = 0, 0
 }

@@ -101,8 +101,12 @@ func TestCacheGrows(t *testing.T) {
 	}
 	addrs := benchAddrs(1 << 17)
 	for i, a := range addrs {
-		if got, want := c.Lookup(a), r.Lookup(a); got != want {
-			t.Fatalf("lookup %d, %s: %+v, resolver %+v", i, a, got, want)
+		// Each address twice: new addresses, but a cache that hits (one
+		// that never does is bypassed, TestCacheBypass).
+		for range 2 {
+			if got, want := c.Lookup(a), r.Lookup(a); got != want {
+				t.Fatalf("lookup %d, %s: %+v, resolver %+v", i, a, got, want)
+			}
 		}
 	}
 	if c.Len() != 65536 {
@@ -156,5 +160,39 @@ func TestPrebuiltV4Index(t *testing.T) {
 		if _, ok := decodeV4Index(c.index[:len(c.index)-1], len(c.db), x.nodeCount); ok {
 			t.Fatalf("%s: accepted truncated", c.file)
 		}
+	}
+}
+
+// TestCacheBypass: a cache that does not hit (every address new, as in a
+// flood) is bypassed from the next window on and stops growing, with the
+// same answers; once addresses recur it is used again.
+func TestCacheBypass(t *testing.T) {
+	r := embedded(t)
+	c := r.NewCache()
+	addrs := benchAddrs(4 * bypassWindow)
+	for i, a := range addrs {
+		if got, want := c.Lookup(a), r.Lookup(a); got != want {
+			t.Fatalf("lookup %d, %s: %+v, resolver %+v", i, a, got, want)
+		}
+	}
+	if !c.bypass {
+		t.Fatalf("not bypassed after %d new addresses (%d hits)", len(addrs), c.hits.Load())
+	}
+	if c.Len() > 2*initialSets*cacheWays {
+		t.Errorf("grew to %d slots while bypassed", c.Len())
+	}
+	recurring := addrs[:100]
+	hits0 := c.hits.Load()
+	for i := range 3 * bypassWindow {
+		a := recurring[i%len(recurring)]
+		if got, want := c.Lookup(a), r.Lookup(a); got != want {
+			t.Fatalf("recurring %s: %+v, resolver %+v", a, got, want)
+		}
+	}
+	if c.bypass {
+		t.Fatal("still bypassed while 100 addresses recur")
+	}
+	if hits := c.hits.Load() - hits0; hits < bypassWindow {
+		t.Errorf("%d hits of %d lookups of 100 recurring addresses", hits, 3*bypassWindow)
 	}
 }

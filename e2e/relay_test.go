@@ -156,10 +156,11 @@ func pump(in, out *packetConn, delays map[netip.Addr]time.Duration) {
 			q = make(chan frame, 1<<14)
 			queues[d] = q
 			go func() {
+				to := out.to // Sendto writes into its address: one per goroutine
 				for f := range q {
 					time.Sleep(time.Until(f.due))
 					for try := 0; ; try++ {
-						err := unix.Sendto(out.fd, f.b, 0, &out.to)
+						err := unix.Sendto(out.fd, f.b, 0, &to)
 						if err == nil {
 							break
 						}

@@ -71,23 +71,23 @@ func newV4Index(r *maxminddb.Reader, data []byte) *v4Index {
 
 // build walks the tree's top levels into a new jump table.
 func (x *v4Index) build() []uint32 {
-	x.jump = make([]uint32, 1<<v4Stride)
-	x.fill(x.root, 0, 0)
-	return x.jump
+	jump := make([]uint32, 1<<v4Stride)
+	x.fill(jump, x.root, 0, 0)
+	return jump
 }
 
-// fill sets the jump entries under prefix (depth bits) from node.
-func (x *v4Index) fill(node uint32, depth int, prefix uint32) {
+// fill sets the entries of jump under prefix (depth bits) from node.
+func (x *v4Index) fill(jump []uint32, node uint32, depth int, prefix uint32) {
 	if node >= x.nodeCount || depth == v4Stride {
 		lo := prefix << (v4Stride - depth)
 		hi := (prefix + 1) << (v4Stride - depth)
 		for i := lo; i < hi; i++ {
-			x.jump[i] = node
+			jump[i] = node
 		}
 		return
 	}
-	x.fill(x.record(node, 0), depth+1, prefix<<1)
-	x.fill(x.record(node, 1), depth+1, prefix<<1|1)
+	x.fill(jump, x.record(node, 0), depth+1, prefix<<1)
+	x.fill(jump, x.record(node, 1), depth+1, prefix<<1|1)
 }
 
 // record reads the left (bit 0) or right record of node (< nodeCount).

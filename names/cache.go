@@ -70,7 +70,9 @@ func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now ti
 	d = min(max(d, c.floor), c.ceiling)
 	k := cacheKey{client.Unmap(), server.Unmap()}
 	s := c.shard(k)
-	c.learned.Store(true)
+	if !c.learned.Load() { // written once: the workers share its cache line
+		c.learned.Store(true)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {

@@ -5,9 +5,11 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/borderwatch/borderwatch/capture"
 	"github.com/borderwatch/borderwatch/flow"
+	"github.com/borderwatch/borderwatch/internal/mem"
 	"github.com/borderwatch/borderwatch/place"
 )
 
@@ -114,10 +116,12 @@ const rttSlots = 1 << 16
 type rttTable [rttSlots]atomic.Uint64
 
 // newRTTTable returns an empty table whose pages are mapped by writes
-// (see mem.Prefault: placement reads slots before handshakes write them).
+// (see mem.Prefault, which cannot take atomic words: placement reads slots
+// before handshakes write them).
 func newRTTTable() *rttTable {
 	t := new(rttTable)
-	for i := 0; i < rttSlots; i += 512 {
+	step := mem.PageSize / int(unsafe.Sizeof(t[0]))
+	for i := 0; i < rttSlots; i += step {
 		t[i].Store(0)
 	}
 	return t

@@ -3,10 +3,10 @@ package mem
 
 import "unsafe"
 
-// pageSize is the smallest page size of the platforms borderwatch runs on;
+// PageSize is the smallest page size of the platforms borderwatch runs on;
 // on larger pages Prefault writes more often than it needs to, which is
 // harmless.
-const pageSize = 4096
+const PageSize = 4096
 
 // Prefault writes the zero value to one element in every page of s, a
 // slice just made (it must hold zero values only: they are overwritten).
@@ -25,7 +25,7 @@ func Prefault[T any](s []T) {
 	if size == 0 {
 		return
 	}
-	step := max(1, pageSize/size)
+	step := max(1, PageSize/size)
 	for i := 0; i < len(s); i += step {
 		s[i] = zero
 	}

@@ -30,9 +30,25 @@ type Cache struct {
 
 type cacheKey struct{ client, server netip.Addr }
 
+// cacheEntry is the newest answer for a key, learned at packet time
+// learned, and the one it replaced. Workers look names up at their own
+// packet time, which may lag behind the dispatcher that learns answers
+// (pipeline.Dispatcher): an answer is not known before its own time, and
+// the one it replaced still answers until then, so a lookup finds what it
+// would in a strictly sequential read.
 type cacheEntry struct {
-	name    string
-	expires time.Time
+	name                     string
+	learned, expires         int64 // unix ns
+	prevName                 string
+	prevLearned, prevExpires int64
+}
+
+// at returns the entry's name at time now.
+func (e *cacheEntry) at(now int64) (string, bool) {
+	if now >= e.learned {
+		return e.name, now <= e.expires
+	}
+	return e.prevName, e.prevName != "" && now >= e.prevLearned && now <= e.prevExpires
 }
 
 type cacheShard struct {
@@ -68,6 +84,7 @@ func (c *Cache) shard(k cacheKey) *cacheShard {
 func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now time.Time) {
 	d := time.Duration(ttl) * time.Second
 	d = min(max(d, c.floor), c.ceiling)
+	t := now.UnixNano()
 	k := cacheKey{client.Unmap(), server.Unmap()}
 	s := c.shard(k)
 	if !c.learned.Load() { // written once: the workers share its cache line
@@ -79,12 +96,12 @@ func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now ti
 		// Full: look at a few entries (map iteration starts at a random
 		// place), drop the expired ones, else the one expiring first.
 		var victim cacheKey
-		var soonest time.Time
+		var soonest int64
 		seen := 0
 		for kk, e := range s.m {
-			if !e.expires.After(now) {
+			if e.expires <= t {
 				delete(s.m, kk)
-			} else if seen == 0 || e.expires.Before(soonest) {
+			} else if seen == 0 || e.expires < soonest {
 				victim, soonest = kk, e.expires
 			}
 			seen++
@@ -97,10 +114,20 @@ func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now ti
 		}
 		c.evictions.Add(1)
 	}
-	s.m[k] = cacheEntry{name: name, expires: now.Add(d)}
+	ne := cacheEntry{name: name, learned: t, expires: t + int64(d)}
+	if old, ok := s.m[k]; ok {
+		if old.name == name && old.learned <= t {
+			// The same answer again: known since the first.
+			ne.learned, ne.prevName, ne.prevLearned, ne.prevExpires = old.learned, old.prevName, old.prevLearned, old.prevExpires
+		} else {
+			ne.prevName, ne.prevLearned, ne.prevExpires = old.name, old.learned, old.expires
+		}
+	}
+	s.m[k] = ne
 }
 
-// Lookup returns the name client resolved server as, if still valid at now.
+// Lookup returns the name client resolved server as, if valid at now: learned
+// at or before now, and not expired.
 func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) {
 	if !c.learned.Load() {
 		return "", false
@@ -110,10 +137,14 @@ func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k]
-	if !ok || now.After(e.expires) {
+	if !ok {
 		return "", false
 	}
-	return e.name, true
+	name, ok := e.at(now.UnixNano())
+	if !ok {
+		return "", false
+	}
+	return name, true
 }
 
 // Len returns the number of names held.

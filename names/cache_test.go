@@ -51,6 +51,35 @@ func TestCacheTTL(t *testing.T) {
 	}
 }
 
+// TestCacheAnswerTime: a lookup at a time before an answer does not find
+// it (the dispatcher learns answers ahead of the workers' lookups), and the
+// answer it replaced still answers until then.
+func TestCacheAnswerTime(t *testing.T) {
+	c := NewCache(DefaultConfig())
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	cl, srv := netip.MustParseAddr("192.168.1.10"), netip.MustParseAddr("203.0.113.1")
+	c.Learn(cl, srv, "first.example", 600, t0)
+	c.Learn(cl, srv, "second.example", 600, t0.Add(time.Minute))
+	c.Learn(cl, srv, "second.example", 600, t0.Add(2*time.Minute)) // the same answer again
+	for _, tt := range []struct {
+		at   time.Duration
+		want string
+	}{
+		{-time.Second, ""},
+		{0, "first.example"},
+		{59 * time.Second, "first.example"},
+		{time.Minute, "second.example"},
+		{90 * time.Second, "second.example"},
+		{11 * time.Minute, "second.example"}, // the repeat renewed the TTL
+		{13 * time.Minute, ""},
+	} {
+		got, ok := c.Lookup(cl, srv, t0.Add(tt.at))
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("at %v: got %q %v, want %q", tt.at, got, ok, tt.want)
+		}
+	}
+}
+
 func TestCacheBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.CacheEntries = 1024

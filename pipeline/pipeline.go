@@ -27,7 +27,9 @@ type batch struct {
 	arena []byte
 	op    batchOp
 	input Input // of the packets, or the input to end (opEnd)
-	done  chan struct{}
+	// learned: the dispatcher learned the packets' DNS answers itself.
+	learned bool
+	done    chan struct{}
 }
 
 // Input identifies a stream of frames whose flows end together: the
@@ -147,6 +149,7 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 			case opPackets:
 				w.refreshPolicy()
 				w.input = b.input
+				w.dnsLearned = b.learned
 				for i := range b.recs {
 					w.HandleRecord(&b.recs[i])
 				}
@@ -183,6 +186,7 @@ func (p *Pipeline) getBatch() *batch {
 		b.recs = b.recs[:0]
 		b.arena = b.arena[:0]
 		b.op = opPackets
+		b.learned = false
 		return b
 	default:
 		return &batch{pkts: make([]capture.Packet, 0, batchPackets), arena: make([]byte, 0, batchArena)}
@@ -335,6 +339,15 @@ func (p *Pipeline) Workers() int { return len(p.workers) }
 // workers in batches: by flow hash over all workers, or all to one worker
 // (live capture with kernel fan-out, where the kernel already hashed). One
 // per source goroutine; not safe for concurrent use.
+//
+// A dispatcher over all workers parses the DNS answers itself, into the
+// shared name cache, before it queues them: every answer is then known
+// before any later packet reaches any worker, so a flow placed when its
+// naming window passes finds the answers that came before it, whichever
+// worker handled them. (It used to queue a barrier behind each period of
+// packet time that carried DNS answers and wait for it one period later;
+// on captures whose time jumps, every jump drained all workers: a quarter
+// of the reader's time on the real-traffic mix.)
 type Dispatcher struct {
 	p      *Pipeline
 	dec    *capture.Decoder
@@ -342,27 +355,9 @@ type Dispatcher struct {
 	target int // -1: hash over all workers
 	input  Input
 	cur    []*batch
-	epoch  int64           // packet time / syncPeriod of the last barrier
-	behind []chan struct{} // the last barrier's markers, one per worker, not yet waited for
-	dns    bool            // a DNS answer was dispatched since the last markers
+	dns    dnsLearner
 	pkt    capture.Packet
 }
-
-// syncPeriod: whenever packet time enters a new period, a dispatcher over
-// all workers queues a marker behind everything it dispatched, and waits
-// for the markers it queued one period earlier. Before it dispatches a
-// frame of time T, every worker has therefore handled every frame older
-// than the start of the previous period, which is later than T minus the
-// naming window (two periods): a DNS answer handled by one worker is in the
-// shared cache before any flow it names, handled by another, passes its
-// naming window and is placed. Waiting one period behind, not for the
-// markers just queued, keeps the reader from stalling while the workers
-// drain (on sparse real traffic a barrier per period cost a third of the
-// run). Only DNS answers need the guarantee, so a period that dispatched
-// none queues no markers, flushes no batch and waits for nothing more
-// (markers queued earlier are behind every answer before them): sparse
-// traffic keeps its batches.
-const syncPeriod = namingWindow / 2
 
 // NewDispatcher returns a dispatcher of input 0; target is a worker index,
 // or -1 to spread packets over all workers by flow hash.
@@ -371,6 +366,7 @@ func (p *Pipeline) NewDispatcher(target int) *Dispatcher { return p.NewInputDisp
 // NewInputDispatcher returns a dispatcher whose packets belong to input in.
 func (p *Pipeline) NewInputDispatcher(in Input, target int) *Dispatcher {
 	d := &Dispatcher{p: p, dec: capture.NewDecoder(), shard: metrics.NewShard(p.series), target: target, input: in, cur: make([]*batch, len(p.workers))}
+	d.dns.init(p)
 	p.dispMu.Lock()
 	p.dispatchers = append(p.dispatchers, d)
 	p.dispMu.Unlock()
@@ -399,9 +395,8 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 	d.pkt.Scale = scale
 	i := d.target
 	if i < 0 {
-		d.sync(ts)
 		if d.p.isDNSAnswer(&d.pkt) {
-			d.dns = true
+			d.dns.answer(&d.pkt)
 		}
 		// Dispatch by address pair (not ports), so that the later
 		// fragments of a datagram meet its first one.
@@ -411,15 +406,11 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 	}
 	bt := d.cur[i]
 	if bt == nil {
-		bt = d.p.getBatch()
-		bt.input = d.input
-		d.cur[i] = bt
+		bt = d.newBatch(i)
 	}
 	if len(d.pkt.Payload) > cap(bt.arena)-len(bt.arena) {
 		d.send(i)
-		bt = d.p.getBatch()
-		bt.input = d.input
-		d.cur[i] = bt
+		bt = d.newBatch(i)
 	}
 	pl := d.pkt.Payload
 	n := len(bt.arena)
@@ -431,29 +422,13 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 	}
 }
 
-// sync is a barrier on every worker when packet time ts starts a new
-// period (see syncPeriod).
-func (d *Dispatcher) sync(ts int64) {
-	ep := ts / syncPeriod
-	if ep == d.epoch {
-		return
-	}
-	d.epoch = ep
-	for _, c := range d.behind {
-		<-c // a closed channel returns at once: each is waited for once
-	}
-	if !d.dns {
-		return
-	}
-	d.dns = false
-	d.Send()
-	if d.behind == nil {
-		d.behind = make([]chan struct{}, len(d.p.workers))
-	}
-	for i := range d.behind {
-		d.behind[i] = make(chan struct{})
-		d.p.in[i] <- &batch{op: opBarrier, done: d.behind[i]}
-	}
+// newBatch starts worker i's next batch.
+func (d *Dispatcher) newBatch(i int) *batch {
+	bt := d.p.getBatch()
+	bt.input = d.input
+	bt.learned = d.target < 0
+	d.cur[i] = bt
+	return bt
 }
 
 func (d *Dispatcher) send(i int) {

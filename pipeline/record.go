@@ -47,7 +47,6 @@ func (d *Dispatcher) Record(r *Record) {
 	}
 	i := d.target
 	if i < 0 {
-		d.sync(rec.Last)
 		k, _ := flow.MakeKey(rec.Src.As16(), rec.Dst.As16(), 0, 0, 0, rec.Src.Is6(), rec.Context)
 		i = int(k.Hash() % uint64(len(d.p.workers)))
 	}
@@ -59,9 +58,7 @@ func (d *Dispatcher) Record(r *Record) {
 		bt = nil
 	}
 	if bt == nil {
-		bt = d.p.getBatch()
-		bt.input = d.input
-		d.cur[i] = bt
+		bt = d.newBatch(i)
 	}
 	if bt.recs == nil {
 		bt.recs = make([]Record, 0, batchPackets)

@@ -174,6 +174,56 @@ func TestDNSAnswerFromAnotherWorker(t *testing.T) {
 	}
 }
 
+// TestDispatcherLearnsDNS: a dispatcher over all workers learns a DNS
+// answer before it queues it, so the name is known while every worker is
+// still busy, and the worker that handles the answer does not parse it
+// again. The flow it names is named.
+func TestDispatcherLearnsDNS(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Workers = 2
+	p, err := New(cfg, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	resolver, client, server := "192.168.1.1", "192.168.1.10", "203.0.113.50"
+	dns := &layers.DNS{ID: 7, QR: true, RD: true, RA: true,
+		Questions: []layers.DNSQuestion{{Name: []byte("video.example"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},
+		Answers:   []layers.DNSResourceRecord{{Name: []byte("video.example"), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 300, IP: netip.MustParseAddr(server).AsSlice()}}}
+	buf := gopacket.NewSerializeBuffer()
+	if err := dns.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+		t.Fatal(err)
+	}
+	const t0 = int64(1_700_000_000e9)
+	release := make(chan struct{})
+	for i := range p.in {
+		p.in[i] <- &batch{op: opHold, done: release}
+	}
+	d := p.NewDispatcher(-1)
+	d.Frame(udpFrame(t, resolver, client, 53, 5300, buf.Bytes()), layers.LinkTypeEthernet, t0)
+	at := time.Unix(0, t0)
+	if name, _ := p.nameCache.Lookup(netip.MustParseAddr(client), netip.MustParseAddr(server), at); name != "video.example" {
+		t.Errorf("with every worker busy, the cache has %q, want video.example", name)
+	}
+	if name, ok := p.nameCache.Lookup(netip.MustParseAddr(client), netip.MustParseAddr(server), at.Add(-time.Millisecond)); ok {
+		t.Errorf("before the answer's time, the cache has %q", name)
+	}
+	data := make([]byte, 100) // not a handshake: the flow carries no name
+	d.Frame(udpFrame(t, client, server, 40000, 9000, data), layers.LinkTypeEthernet, t0+1e6)
+	d.Frame(udpFrame(t, server, client, 9000, 40000, data), layers.LinkTypeEthernet, t0+2e6)
+	d.Send()
+	close(release)
+	p.Finish()
+	if got := p.nameStats.DNSMessages.Load(); got != 1 {
+		t.Errorf("DNS messages parsed: %d, want 1 (the dispatcher's)", got)
+	}
+	b := breakdownOf(p)
+	ipLen := uint64(20 + 8 + len(data))
+	if got, want := b.Named["dns"], [2]uint64{2 * ipLen, 1}; got != want {
+		t.Errorf("dns-named bytes and flows %v, want %v (all: %v)", got, want, b.Named)
+	}
+}
+
 // TestScrapeDoesNotWaitForBusyWorkers: while a worker is stuck, a scrape
 // still answers at once, and a live sweep that times out is counted.
 func TestScrapeDoesNotWaitForBusyWorkers(t *testing.T) {

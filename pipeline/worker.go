@@ -36,7 +36,7 @@ const maxNamingWait = 15 * namingWindow
 // when this window has passed (then with the client's DNS answer, if any),
 // so that where its bytes land does not depend on when anyone scrapes. The
 // name is in the first client flight; the window also lets a DNS answer
-// handled by another worker arrive first.
+// that comes just after the flow's first packet name it.
 const namingWindow = int64(2 * time.Second)
 
 // maxNamedPackets bounds how many packets of a flow are shown to the name
@@ -60,10 +60,10 @@ type Worker struct {
 	nameGen  [nameRingSize]uint16
 	nameNext uint32
 
-	// DNS answer context, set before ParseDNS calls learn.
-	dnsClient netip.Addr
-	dnsTime   time.Time
-	learnFn   func(name string, addr netip.Addr, ttl uint32)
+	dns dnsLearner
+	// dnsLearned: the batch being handled came from a dispatcher that
+	// learned its DNS answers itself (see Dispatcher.ScaledFrame).
+	dnsLearned bool
 
 	seriesCache *seriesCache
 	asnLabels   map[uint32]string
@@ -81,7 +81,7 @@ func newWorker(p *Pipeline, maxFlows int) *Worker {
 	w.table = flow.New(fc, w.evict)
 	w.table.SetVisit(w.visit)
 	w.tracker = names.NewTracker(p.cfg.Names, p.nameStats)
-	w.learnFn = w.learnDNS
+	w.dns.init(p)
 	return w
 }
 
@@ -141,8 +141,8 @@ func (w *Worker) Handle(p *capture.Packet) {
 	w.add(e, side, uint64(p.IPLen)*n, n)
 
 	if len(p.Payload) > 0 {
-		if w.p.isDNSAnswer(p) {
-			w.dnsAnswer(p)
+		if !w.dnsLearned && w.p.isDNSAnswer(p) {
+			w.dns.answer(p)
 		}
 		if e.Flags&flagNameDone == 0 {
 			w.feedName(e, h, p, side)
@@ -226,14 +226,31 @@ func (w *Worker) feedName(e *flow.Entry, h uint64, p *capture.Packet, side int) 
 	}
 }
 
-func (w *Worker) dnsAnswer(p *capture.Packet) {
-	w.dnsClient = p.DstAddr()
-	w.dnsTime = time.Unix(0, p.Timestamp)
-	_ = names.ParseDNS(p.Payload, p.Proto == 6, w.p.nameStats, w.learnFn)
+// dnsLearner parses DNS answers into the shared name cache. Each worker
+// and each dispatcher has its own.
+type dnsLearner struct {
+	cache *names.Cache
+	stats *names.Stats
+	// The answer's context, set before ParseDNS calls learn.
+	client netip.Addr
+	time   time.Time
+	learn  func(name string, addr netip.Addr, ttl uint32)
 }
 
-func (w *Worker) learnDNS(name string, addr netip.Addr, ttl uint32) {
-	w.p.nameCache.Learn(w.dnsClient, addr, name, ttl, w.dnsTime)
+func (l *dnsLearner) init(p *Pipeline) {
+	l.cache, l.stats = p.nameCache, p.nameStats
+	l.learn = l.learnOne
+}
+
+// answer learns the names of a DNS answer (isDNSAnswer) for its receiver.
+func (l *dnsLearner) answer(p *capture.Packet) {
+	l.client = p.DstAddr()
+	l.time = time.Unix(0, p.Timestamp)
+	_ = names.ParseDNS(p.Payload, p.Proto == 6, l.stats, l.learn)
+}
+
+func (l *dnsLearner) learnOne(name string, addr netip.Addr, ttl uint32) {
+	l.cache.Learn(l.client, addr, name, ttl, l.time)
 }
 
 // storeName keeps name in the worker's ring and returns a reference:

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/borderwatch/borderwatch/apps"
@@ -127,11 +128,12 @@ func Load(path string) (*Config, error) {
 }
 
 var (
-	groupNameRE  = regexp.MustCompile(`^[a-z0-9_-]+$`)
-	regionNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{2,}$`)
-	yamlLineRE   = regexp.MustCompile(`^line (\d+): (.*)$`)
-	unknownKeyRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	typeErrorRE  = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+	// Compiled when first used: most runs read no configuration file.
+	groupNameRE  = lazyRE(`^[a-z0-9_-]+$`)
+	regionNameRE = lazyRE(`^[A-Za-z][A-Za-z0-9_-]{2,}$`)
+	yamlLineRE   = lazyRE(`^line (\d+): (.*)$`)
+	unknownKeyRE = lazyRE(`^field (\S+) not found in type \S+$`)
+	typeErrorRE  = lazyRE("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 )
 
 // Parse decodes and validates a configuration document; name (the file's
@@ -161,14 +163,14 @@ func decodeError(name string, err error, root *yaml.Node) error {
 		msg = strings.TrimSpace(te.Errors[0])
 	}
 	line := 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
-	if m := unknownKeyRE.FindStringSubmatch(msg); m != nil {
+	if m := unknownKeyRE().FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("unknown key %q", m[1])
 	}
-	if m := typeErrorRE.FindStringSubmatch(msg); m != nil {
+	if m := typeErrorRE().FindStringSubmatch(msg); m != nil {
 		got := map[string]string{"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
 			"map": "a mapping", "seq": "a list", "null": "nothing"}[m[1]]
 		if got == "" {
@@ -324,7 +326,7 @@ func (p *parser) regions(f *file, c *Config) error {
 		n := canonicalRegion(k)
 		at := []any{"regions", k}
 		switch {
-		case !regionNameRE.MatchString(k):
+		case !regionNameRE().MatchString(k):
 			return p.errorf(at, "regions: %q is not a region name (a letter, then letters, digits, '_' or '-'; at least 3 characters, so that it is not taken for a country code)", k)
 		case builtin[n] != nil:
 			return p.errorf(at, "regions: %q redefines the built-in region %s", k, n)
@@ -354,7 +356,7 @@ func (p *parser) groups(f *file, c *Config) error {
 		switch {
 		case g.Name == "":
 			return p.errorf([]any{"client_groups", i}, "%s: name is missing", where)
-		case !groupNameRE.MatchString(g.Name) || len(g.Name) > 64:
+		case !groupNameRE().MatchString(g.Name) || len(g.Name) > 64:
 			return p.errorf([]any{"client_groups", i, "name"}, "%s.name: %q is not a valid group name (a label value: [a-z0-9_-]+, at most 64 characters)", where, g.Name)
 		case g.Name == DefaultGroup:
 			return p.errorf([]any{"client_groups", i, "name"}, "%s.name: %q is reserved for addresses in no group", where, g.Name)
@@ -538,4 +540,9 @@ func lineOf(root *yaml.Node, path ...any) int {
 		}
 	}
 	return line
+}
+
+// lazyRE returns a function that compiles expr on its first call.
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

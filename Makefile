@@ -1,7 +1,7 @@
 GO ?= go
 FUZZ_SCALE ?= 1
 
-.PHONY: build test bench fuzz geodb sample lint
+.PHONY: build test bench fuzz geodb prebuilt sample lint
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o borderwatch ./cmd/borderwatch
@@ -30,6 +30,12 @@ geodb:
 	$(GO) run ./tools/geodb -out geo/data -ranges $(CLOUD_RANGES)
 	d=$$(mktemp -d) && (cd $$d && npm pack --silent world-atlas@2.0.2 >/dev/null && tar xzf world-atlas-2.0.2.tgz) && \
 		$(GO) run ./tools/geodb -out geo/data -countries $$d/package/countries-50m.json; rm -rf $$d
+	BORDERWATCH_UPDATE_PREBUILT=1 $(GO) test ./geo -run TestPrebuilt
+
+# Regenerate what is built from embedded sources: the app catalog compiled
+# from apps/catalog.yaml, and the geo package's prebuilt tables.
+prebuilt:
+	BORDERWATCH_UPDATE_PREBUILT=1 $(GO) test ./apps -run TestPrebuiltCatalog
 	BORDERWATCH_UPDATE_PREBUILT=1 $(GO) test ./geo -run TestPrebuilt
 
 # Regenerate the sample capture the README's first command reads.

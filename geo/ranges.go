@@ -659,7 +659,9 @@ var regionTableTSV string
 
 // regionTable maps provider key and region to the region's country, from
 // the verified table in data/region-country.tsv (see its header).
-var regionTable = parseRegionTable(regionTableTSV)
+// It is parsed when first used: only reading the providers' own files
+// needs it (the embedded table is prebuilt).
+var regionTable = sync.OnceValue(func() map[[2]string]string { return parseRegionTable(regionTableTSV) })
 
 func parseRegionTable(s string) map[[2]string]string {
 	m := make(map[[2]string]string)
@@ -681,7 +683,7 @@ func parseRegionTable(s string) map[[2]string]string {
 // regionCountry returns the country of a provider's region, or "" if the
 // table does not know it (or it was dropped as unverifiable).
 func regionCountry(provider, region string) string {
-	return regionTable[[2]string{provider, region}]
+	return regionTable()[[2]string{provider, region}]
 }
 
 // RangePrefix is one prefix of a published range.

@@ -19,8 +19,9 @@ const maxSnaplen = 262144
 
 // File reads frames from a pcap or pcapng file, optionally gzip-compressed,
 // or from standard input when the path is "-". Records are sliced in place
-// from one large buffer (recBuf): a record is copied once, by the read
-// into that buffer.
+// from large buffers (recBuf's chunks): a record is copied once, by the
+// read into its chunk, and a consumer that retains the chunk can keep the
+// frame without copying it (Chunk).
 type File struct {
 	path     string
 	closer   io.Closer
@@ -209,7 +210,14 @@ func (s *File) wrap(err error, off int64) error {
 func (s *File) Packets() uint64 { return s.packets }
 
 // Close closes the file.
-func (s *File) Close() error { return s.closer.Close() }
+func (s *File) Close() error {
+	s.in.close()
+	return s.closer.Close()
+}
+
+// Chunk returns the chunk that holds the frame Next returned last: a
+// consumer that keeps the frame after the next call retains it (see Chunk).
+func (s *File) Chunk() *Chunk { return s.in.cur }
 
 type readCloser struct {
 	io.Reader

@@ -45,6 +45,19 @@ type Sink interface {
 	Send()
 }
 
+// ChunkSink is a Sink that can keep frames without copying them: Feed
+// gives it the frames of a source that slices them from chunks (a capture
+// file) with their chunk, which it retains for as long as it keeps them.
+type ChunkSink interface {
+	Sink
+	FrameChunk(data []byte, lt layers.LinkType, ts int64, c *Chunk)
+}
+
+// chunked is a source whose frames lie in chunks (File).
+type chunked interface {
+	Chunk() *Chunk
+}
+
 // FeedConfig configures Feed.
 type FeedConfig struct {
 	// Rate paces the reading to at most this many frames per second (0:
@@ -103,11 +116,20 @@ func Feed(ctx context.Context, src Source, sink Sink, cfg FeedConfig) (frames ui
 	if cfg.Rate > 0 && cfg.Rate < 10240 {
 		step = uint64(max(cfg.Rate/10, 1))
 	}
+	cs, _ := src.(chunked)
+	csink, _ := sink.(ChunkSink)
+	if cs == nil {
+		csink = nil
+	}
 	for {
 		data, lt, ts, err := src.Next()
 		switch {
 		case err == nil:
-			sink.Frame(data, lt, ts)
+			if csink != nil {
+				csink.FrameChunk(data, lt, ts, cs.Chunk())
+			} else {
+				sink.Frame(data, lt, ts)
+			}
 			frames++
 			if frames%step != 0 {
 				continue

@@ -22,11 +22,14 @@ const (
 // batch carries decoded packets from a dispatcher to one worker. Payloads
 // are copied into arena, so the source can reuse its frame buffer.
 type batch struct {
-	pkts  []capture.Packet
-	recs  []Record // handled before pkts
-	arena []byte
-	op    batchOp
-	input Input // of the packets, or the input to end (opEnd)
+	pkts []capture.Packet
+	recs []Record // handled before pkts
+	// arena holds the payloads copied for pkts; chunks, the file chunks
+	// (retained) that hold the payloads not copied.
+	arena  []byte
+	chunks []*capture.Chunk
+	op     batchOp
+	input  Input // of the packets, or the input to end (opEnd)
 	// learned: the dispatcher learned the packets' DNS answers itself.
 	learned bool
 	done    chan struct{}
@@ -189,11 +192,16 @@ func (p *Pipeline) getBatch() *batch {
 		b.learned = false
 		return b
 	default:
-		return &batch{pkts: make([]capture.Packet, 0, batchPackets), arena: make([]byte, 0, batchArena)}
+		return &batch{pkts: make([]capture.Packet, 0, batchPackets)} // arena: when a payload is copied
 	}
 }
 
 func (p *Pipeline) putBatch(b *batch) {
+	for i, c := range b.chunks {
+		c.Release()
+		b.chunks[i] = nil
+	}
+	b.chunks = b.chunks[:0]
 	select {
 	case p.free <- b:
 	default:
@@ -379,13 +387,24 @@ func (d *Dispatcher) Shard() *metrics.Shard { return d.shard }
 // Frame decodes one frame and queues it for its worker. data may be reused
 // by the caller as soon as Frame returns.
 func (d *Dispatcher) Frame(data []byte, lt layers.LinkType, ts int64) {
-	d.ScaledFrame(data, lt, ts, 1)
+	d.frame(data, lt, ts, 1, nil)
+}
+
+// FrameChunk is Frame for a frame that lies in chunk c of a capture file
+// (capture.ChunkSink): its payload is not copied; its batch retains c
+// until a worker has handled it.
+func (d *Dispatcher) FrameChunk(data []byte, lt layers.LinkType, ts int64, c *capture.Chunk) {
+	d.frame(data, lt, ts, 1, c)
 }
 
 // ScaledFrame is Frame for a sampled frame that stands for scale frames
 // (an sFlow flow sample at 1 in scale): its bytes and packets are counted
 // scale times; its payload names addresses like any other (0 means 1).
 func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scale uint32) {
+	d.frame(data, lt, ts, scale, nil)
+}
+
+func (d *Dispatcher) frame(data []byte, lt layers.LinkType, ts int64, scale uint32, c *capture.Chunk) {
 	d.shard.PacketsRead.Add(1)
 	v, r := d.dec.Decode(data, lt, ts, &d.pkt)
 	if v != capture.Decoded {
@@ -408,14 +427,33 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 	if bt == nil {
 		bt = d.newBatch(i)
 	}
-	if len(d.pkt.Payload) > cap(bt.arena)-len(bt.arena) {
-		d.send(i)
-		bt = d.newBatch(i)
-	}
 	pl := d.pkt.Payload
-	n := len(bt.arena)
-	bt.arena = append(bt.arena, pl...)
-	d.pkt.Payload = bt.arena[n:len(bt.arena):len(bt.arena)]
+	switch {
+	case len(pl) == 0:
+		d.pkt.Payload = nil
+	case c != nil && c.Contains(pl):
+		// In the file's chunk: the batch keeps the chunk, not a copy (a
+		// reassembled or decapsulated payload lies in the decoder's
+		// buffers and is copied).
+		if n := len(bt.chunks); n == 0 || bt.chunks[n-1] != c {
+			c.Retain()
+			bt.chunks = append(bt.chunks, c)
+		}
+	default:
+		if cap(bt.arena) == 0 {
+			bt.arena = make([]byte, 0, batchArena)
+		}
+		if len(pl) > cap(bt.arena)-len(bt.arena) {
+			d.send(i)
+			bt = d.newBatch(i)
+			if cap(bt.arena) == 0 {
+				bt.arena = make([]byte, 0, batchArena)
+			}
+		}
+		n := len(bt.arena)
+		bt.arena = append(bt.arena, pl...)
+		d.pkt.Payload = bt.arena[n:len(bt.arena):len(bt.arena)]
+	}
 	bt.pkts = append(bt.pkts, d.pkt)
 	if len(bt.pkts) == cap(bt.pkts) {
 		d.send(i)

@@ -37,6 +37,10 @@ const (
 	ReasonMalformedMPLS
 	ReasonMalformedIPv4
 	ReasonMalformedIPv6
+	// ReasonFileChanged: a frame of a capture file read through a memory
+	// mapping whose bytes went away because the file shrank while it was
+	// read (see MappedFault).
+	ReasonFileChanged
 	numReasons
 )
 
@@ -51,6 +55,7 @@ var reasonNames = [numReasons]string{
 	ReasonMalformedMPLS:            "malformed_mpls",
 	ReasonMalformedIPv4:            "malformed_ipv4",
 	ReasonMalformedIPv6:            "malformed_ipv6",
+	ReasonFileChanged:              "file_changed",
 }
 
 func (r Reason) String() string {
@@ -63,7 +68,7 @@ func (r Reason) String() string {
 // SkipReasons and ErrorReasons list the label values of the two counters.
 var (
 	SkipReasons  = []Reason{ReasonUnsupportedLinkType, ReasonNonIP, ReasonUnsupportedEncapsulation}
-	ErrorReasons = []Reason{ReasonTruncated, ReasonMalformedLink, ReasonMalformedVLAN, ReasonMalformedMPLS, ReasonMalformedIPv4, ReasonMalformedIPv6}
+	ErrorReasons = []Reason{ReasonTruncated, ReasonMalformedLink, ReasonMalformedVLAN, ReasonMalformedMPLS, ReasonMalformedIPv4, ReasonMalformedIPv6, ReasonFileChanged}
 )
 
 // NumReasons bounds Reason values, for arrays indexed by Reason.

@@ -72,6 +72,16 @@ func OpenFile(path string) (*File, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		size = st.Size()
 	}
+	if path != "-" {
+		s := &File{path: path, closer: f, size: size}
+		if s.mapped(f, size) {
+			if _, err := s.detect(path); err != nil {
+				s.Close()
+				return nil, err
+			}
+			return s, nil
+		}
+	}
 	raw := &countingReader{r: f}
 	var rc io.ReadCloser = readCloser{raw, f}
 	if path == "-" {
@@ -105,6 +115,11 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 		r = gz
 	}
 	s.in = newRecBuf(r)
+	return s.detect(path)
+}
+
+// detect reads the capture's header from s.in.
+func (s *File) detect(path string) (*File, error) {
 	head, err := s.in.peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a capture file: %w", path, emptyErr(err))
@@ -159,11 +174,19 @@ func (s *File) LinkType() layers.LinkType { return s.linkType }
 
 // BytesRead returns the bytes read from the (uncompressed) stream, for
 // progress: those consumed and the buffer's read-ahead.
-func (s *File) BytesRead() int64 { return s.in.read }
+func (s *File) BytesRead() int64 {
+	if s.in.mapped {
+		return s.in.off
+	}
+	return s.in.read
+}
 
 // Progress returns the bytes read from the file (compressed, read ahead
 // by the buffers) and its size (0 when unknown: standard input, a pipe).
 func (s *File) Progress() (read, size int64) {
+	if s.in.mapped {
+		return s.in.off, s.size
+	}
 	if s.raw == nil {
 		return 0, 0
 	}

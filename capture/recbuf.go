@@ -18,9 +18,10 @@ var readChunk = 1 << 20
 // chunk nobody retains any more is reused for a later read; a chunk that
 // is never released is only garbage, never overwritten.
 type Chunk struct {
-	buf  []byte
-	refs atomic.Int32
-	pool chan *Chunk // where it goes when released by all; nil: not reused
+	buf   []byte
+	refs  atomic.Int32
+	pool  chan *Chunk // where it goes when released by all; nil: not reused
+	unmap func()      // a file's mapping: unmapped when released by all
 }
 
 // Retain keeps the chunk's bytes from being overwritten until Release.
@@ -34,6 +35,8 @@ func (c *Chunk) Release() {
 		case c.pool <- c:
 		default: // enough spare chunks: this one is garbage
 		}
+	case n == 0 && c.unmap != nil:
+		c.unmap()
 	case n < 0:
 		panic("capture: a chunk released more often than retained")
 	}
@@ -70,6 +73,8 @@ type recBuf struct {
 	read       int64  // bytes read from r
 	err        error  // r's error (io.EOF at its end), once seen
 	spare      chan *Chunk
+	mapped     bool // buf is the whole file, mapped (see mmap.go)
+	dropped    int  // mapped: buf[:dropped] was dropped from the mapping
 }
 
 func newRecBuf(r io.Reader) *recBuf {
@@ -118,6 +123,9 @@ func (b *recBuf) peek(n int) ([]byte, error) {
 // arrive: a length that a damaged file claims costs no more memory than the
 // file has.
 func (b *recBuf) fill(n int) ([]byte, error) {
+	if b.mapped {
+		return b.buf[b.start:b.end:b.end], b.err
+	}
 	for empty := 0; b.end-b.start < n && b.err == nil; {
 		if b.end == len(b.buf) {
 			left := b.buf[b.start:b.end]
@@ -157,6 +165,9 @@ func (b *recBuf) fill(n int) ([]byte, error) {
 func (b *recBuf) discard(n int) {
 	b.start += n
 	b.off += int64(n)
+	if b.mapped && b.start-b.dropped >= 2*mapWindow {
+		b.dropBehind()
+	}
 }
 
 // close lets go of the chunk read into.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -115,6 +116,19 @@ func Feed(ctx context.Context, src Source, sink Sink, cfg FeedConfig) (frames ui
 	step := uint64(1024)
 	if cfg.Rate > 0 && cfg.Rate < 10240 {
 		step = uint64(max(cfg.Rate/10, 1))
+	}
+	if ms, ok := src.(mappedSource); ok && ms.mappedFile() != nil {
+		// A fault in the mapping (the file shrank) ends the read with an
+		// error, not the process.
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				if !MappedFault(r) {
+					panic(r)
+				}
+				err = ms.mappedFile().shrankErr()
+			}
+		}()
 	}
 	cs, _ := src.(chunked)
 	csink, _ := sink.(ChunkSink)

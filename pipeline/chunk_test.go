@@ -2,12 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/borderwatch/borderwatch/capture"
+	"github.com/borderwatch/borderwatch/metrics"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // chunkSpy is a capture file that remembers the chunks of its frames.
@@ -93,5 +99,74 @@ func TestFrameChunk(t *testing.T) {
 	}
 	if !reflect.DeepEqual(copied, kept) {
 		t.Errorf("counts differ:\ncopied %v\nkept   %v", copied, kept)
+	}
+}
+
+// TestWorkerMappedFileShrinks: payloads kept in a mapped capture file that
+// is truncated before a worker reads them (the worker faults on the lost
+// pages) are counted as decode errors of reason file_changed, and the
+// process goes on.
+func TestWorkerMappedFileShrinks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shrinks.pcap")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(out)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	const frames = 200
+	for i := range frames {
+		payload := make([]byte, 1300) // a QUIC Initial's size: the worker reads it
+		payload[0] = 0xc0
+		payload[4] = 1
+		f := udpFrame(t, "192.168.1.10", "203.0.113.50", uint16(40000+i), 443, payload)
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1_700_000_000, int64(i)*1e6), CaptureLength: len(f), Length: len(f)}, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Workers = 1
+	p, err := New(cfg, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	release := make(chan struct{})
+	p.in[0] <- &batch{op: opHold, done: release}
+	d := p.NewDispatcher(-1)
+	for {
+		data, lt, ts, err := f.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.FrameChunk(data, lt, ts, f.Chunk())
+	}
+	d.Send()
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	p.Finish()
+	tot := metrics.SumShards(p.Shards(), len(p.Series().Labels()))
+	if tot.PacketsRead != frames {
+		t.Errorf("%d frames read, want %d", tot.PacketsRead, frames)
+	}
+	if got := tot.Skipped[capture.ReasonFileChanged]; got == 0 || got > frames {
+		t.Errorf("%d frames counted as file_changed, want some of the %d", got, frames)
+	} else {
+		t.Logf("%d of %d frames lost with the file's end", got, frames)
 	}
 }

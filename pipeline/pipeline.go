@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +143,8 @@ func New(cfg Config, pol *Policy) (*Pipeline, error) {
 
 func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 	defer p.wg.Done()
+	// A payload in a mapped capture file that shrank faults: see handle.
+	debug.SetPanicOnFault(true)
 	for {
 		select {
 		case b, ok := <-in:
@@ -153,12 +156,7 @@ func (p *Pipeline) run(w *Worker, in <-chan *batch, ctl <-chan ctlReq) {
 				w.refreshPolicy()
 				w.input = b.input
 				w.dnsLearned = b.learned
-				for i := range b.recs {
-					w.HandleRecord(&b.recs[i])
-				}
-				for i := range b.pkts {
-					w.Handle(&b.pkts[i])
-				}
+				w.handle(b)
 				p.putBatch(b)
 			case opBarrier:
 				close(b.done)

@@ -64,6 +64,7 @@ type Worker struct {
 	// dnsLearned: the batch being handled came from a dispatcher that
 	// learned its DNS answers itself (see Dispatcher.ScaledFrame).
 	dnsLearned bool
+	next       int // the packet of the batch being handled (handle)
 
 	seriesCache *seriesCache
 	asnLabels   map[uint32]string
@@ -152,6 +153,28 @@ func (w *Worker) Handle(p *capture.Packet) {
 		w.flushEntry(e)
 	}
 	w.table.ExpireInput(uint8(w.input), p.Timestamp, 2)
+}
+
+// handle handles a batch's records, then its packets. A memory fault on the
+// way (a payload in a mapped capture file that shrank while it was read:
+// capture.MappedFault) drops the rest of the batch, counted as decode
+// errors of reason file_changed, instead of crashing.
+func (w *Worker) handle(b *batch) {
+	w.next = 0
+	defer func() {
+		if r := recover(); r != nil {
+			if !capture.MappedFault(r) {
+				panic(r)
+			}
+			w.shard.Skipped[capture.ReasonFileChanged].Add(uint64(len(b.pkts) - w.next))
+		}
+	}()
+	for i := range b.recs {
+		w.HandleRecord(&b.recs[i])
+	}
+	for ; w.next < len(b.pkts); w.next++ {
+		w.Handle(&b.pkts[w.next])
+	}
 }
 
 // add counts packets of side into the flow's totals and, once the flow is

@@ -1,0 +1,90 @@
+package capture
+
+import (
+	"errors"
+	"io"
+	"os"
+	"runtime"
+)
+
+// Capture files are read through a memory mapping where the system allows
+// it (a regular, uncompressed file): frames are sliced from the file's pages
+// in the page cache, with no read copying them (a quarter of the CPU time of
+// a read of genpcap's 728 MB). The mapping is one Chunk, unmapped when the
+// reader and every batch that kept a frame of it have let go. Behind the
+// reader, pages are dropped from the mapping every mapWindow bytes (they stay
+// in the page cache; a frame still in a batch faults them back in), so a
+// large file does not grow the process's resident memory.
+//
+// A file that shrinks while it is read (truncated by another program) would
+// make an access to its lost pages raise SIGBUS. The goroutines that touch
+// mapped bytes (Feed's, and the pipeline's workers) turn such faults into
+// panics (runtime/debug.SetPanicOnFault) and recover them: Feed ends with a
+// *FileError naming the file, and a worker drops the rest of its batch,
+// counted as decode errors of reason file_changed. Never a crash.
+
+// mapWindow is how far behind the reader the mapping's pages are dropped
+// (every mapWindow bytes).
+const mapWindow = 8 << 20
+
+// errShrank is the error of a mapped file that lost bytes while read.
+var errShrank = errors.New("the file shrank while it was being read (truncated by another program?); the frames after this point were not read")
+
+// MappedFault reports whether r, a recovered panic value, is a memory fault
+// (see runtime/debug.SetPanicOnFault): the signature of a mapped capture
+// file that shrank under its reader.
+func MappedFault(r any) bool {
+	err, ok := r.(runtime.Error)
+	if !ok {
+		return false
+	}
+	var addr interface{ Addr() uintptr }
+	return errors.As(err, &addr)
+}
+
+// mapped makes s read from a mapping of f (size bytes), if the system
+// allows it and the file is not compressed; it reports whether it did.
+func (s *File) mapped(f *os.File, size int64) bool {
+	if size < 4 || size > maxMapped {
+		return false
+	}
+	var magic [2]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil || magic[0] == 0x1f && magic[1] == 0x8b {
+		return false // gzip: read through its stream
+	}
+	mm, err := mapFile(f, int(size))
+	if err != nil {
+		return false
+	}
+	c := &Chunk{buf: mm, unmap: func() { unmapFile(mm) }}
+	s.in = &recBuf{buf: mm, end: len(mm), read: int64(len(mm)), err: io.EOF, mapped: true}
+	s.in.use(c)
+	return true
+}
+
+// dropBehind drops the mapping's pages more than mapWindow behind the
+// reader.
+func (b *recBuf) dropBehind() {
+	end := (b.start - mapWindow) &^ (pageSize - 1)
+	dropPages(b.buf[b.dropped:end])
+	b.dropped = end
+}
+
+// shrankErr is Feed's error for a fault in s's mapping.
+func (s *File) shrankErr() error {
+	return &FileError{Path: s.path, Packet: s.packets + 1, Offset: s.in.off, Err: errShrank}
+}
+
+// mappedSource is a source that may be a mapped file (File; a type that
+// embeds one).
+type mappedSource interface {
+	mappedFile() *File
+}
+
+// mappedFile returns s if it reads through a mapping, else nil.
+func (s *File) mappedFile() *File {
+	if s.in != nil && s.in.mapped {
+		return s
+	}
+	return nil
+}

@@ -113,16 +113,25 @@ const rttSlots = 1 << 16
 // a 32-bit tag of the address's hash and the round trip in µs. Two
 // addresses share a tag and a slot with a probability of 2^-32 per lookup.
 // Written once per handshake, read once per placement: never per packet.
-type rttTable [rttSlots]atomic.Uint64
+// A bitmap of the slots ever written (8 KiB, in the cache) answers most
+// lookups of addresses never measured, such as a flood's, without touching
+// the 512 KiB of slots.
+type rttTable struct {
+	slots [rttSlots]atomic.Uint64
+	used  [rttSlots / 64]atomic.Uint64
+}
 
 // newRTTTable returns an empty table whose pages are mapped by writes
 // (see mem.Prefault, which cannot take atomic words: placement reads slots
 // before handshakes write them).
 func newRTTTable() *rttTable {
 	t := new(rttTable)
-	step := mem.PageSize / int(unsafe.Sizeof(t[0]))
+	step := mem.PageSize / int(unsafe.Sizeof(t.slots[0]))
 	for i := 0; i < rttSlots; i += step {
-		t[i].Store(0)
+		t.slots[i].Store(0)
+	}
+	for i := 0; i < len(t.used); i += step {
+		t.used[i].Store(0)
 	}
 	return t
 }
@@ -136,12 +145,15 @@ func rttHash(a *[16]byte) (slot uint32, tag uint64) {
 // note records a round trip of us µs to a.
 func (t *rttTable) note(a *[16]byte, us uint32) {
 	i, tag := rttHash(a)
+	if w := &t.used[i/64]; w.Load()&(1<<(i%64)) == 0 {
+		w.Or(1 << (i % 64))
+	}
 	for {
-		old := t[i].Load()
+		old := t.slots[i].Load()
 		if old&^0xffffffff == tag && uint32(old) != 0 && uint32(old) <= us {
 			return
 		}
-		if t[i].CompareAndSwap(old, tag|uint64(us)) {
+		if t.slots[i].CompareAndSwap(old, tag|uint64(us)) {
 			return
 		}
 	}
@@ -150,7 +162,10 @@ func (t *rttTable) note(a *[16]byte, us uint32) {
 // min returns the shortest round trip to a, 0 if none is known.
 func (t *rttTable) min(a *[16]byte) uint32 {
 	i, tag := rttHash(a)
-	v := t[i].Load()
+	if t.used[i/64].Load()&(1<<(i%64)) == 0 {
+		return 0
+	}
+	v := t.slots[i].Load()
 	if v&^0xffffffff != tag {
 		return 0
 	}

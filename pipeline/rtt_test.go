@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"math/bits"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -370,5 +371,55 @@ func TestOperatorAndCloudRegionLabels(t *testing.T) {
 			t.Errorf("cloud label %v: cloud regions %q, %q", withCloud, oracle.CloudRegion, other.CloudRegion)
 		}
 		p.Close()
+	}
+}
+
+// TestRTTTable: the shortest round trip noted for an address is found, an
+// address never noted finds none (its slot's bit is clear, or its tag
+// differs), and a longer round trip does not replace a shorter one.
+func TestRTTTable(t *testing.T) {
+	tab := newRTTTable()
+	addr := func(i int) *[16]byte {
+		a, _ := capture.AddrBytes(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
+		return &a
+	}
+	for i := range 1000 {
+		tab.note(addr(i), uint32(100+i))
+		tab.note(addr(i), uint32(5000+i)) // longer: kept out
+	}
+	tab.note(addr(7), 3) // shorter: replaces
+	used := 0
+	for i := range tab.used {
+		used += bits.OnesCount64(tab.used[i].Load())
+	}
+	if used == 0 || used > 1000 {
+		t.Errorf("%d slots marked used for 1000 addresses", used)
+	}
+	kept := 0
+	for i := range 1000 {
+		want := uint32(100 + i)
+		if i == 7 {
+			want = 3
+		}
+		// A later address may have taken the slot (direct-mapped): then 0.
+		switch got := tab.min(addr(i)); got {
+		case want:
+			kept++
+		case 0:
+		default:
+			t.Errorf("address %d: %d µs, want %d", i, got, want)
+		}
+	}
+	if kept < 950 { // 1000 addresses in 65,536 slots: a few collide
+		t.Errorf("%d of 1000 round trips found", kept)
+	}
+	found := 0
+	for i := 1000; i < 2000; i++ {
+		if tab.min(addr(i)) != 0 {
+			found++
+		}
+	}
+	if found != 0 {
+		t.Errorf("%d addresses never noted have a round trip", found)
 	}
 }

@@ -92,7 +92,8 @@ func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now ti
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
+	old, exists := s.m[k] // one lookup: a DNS answer is learned on the reader's path
+	if !exists && len(s.m) >= c.perShard {
 		// Full: look at a few entries (map iteration starts at a random
 		// place), drop the expired ones, else the one expiring first.
 		var victim cacheKey
@@ -115,7 +116,7 @@ func (c *Cache) Learn(client, server netip.Addr, name string, ttl uint32, now ti
 		c.evictions.Add(1)
 	}
 	ne := cacheEntry{name: name, learned: t, expires: t + int64(d)}
-	if old, ok := s.m[k]; ok {
+	if exists {
 		if old.name == name && old.learned <= t {
 			// The same answer again: known since the first.
 			ne.learned, ne.prevName, ne.prevLearned, ne.prevExpires = old.learned, old.prevName, old.prevLearned, old.prevExpires

@@ -16,6 +16,20 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
+// testPipeline returns a pipeline of the test policy with workers workers,
+// closed when the test ends.
+func testPipeline(t testing.TB, workers int) *Pipeline {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Workers = workers
+	p, err := New(cfg, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
 // chunkSpy is a capture file that remembers the chunks of its frames.
 type chunkSpy struct {
 	*capture.File
@@ -43,13 +57,7 @@ func (s copySink) Send()                                           { s.d.Send() 
 func TestFrameChunk(t *testing.T) {
 	path := filepath.Join("..", "testdata", "sample.pcap.gz")
 	run := func(chunks bool) breakdown {
-		cfg := DefaultConfig()
-		cfg.Workers = 2
-		p, err := New(cfg, testPolicy(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p := testPipeline(t, 2)
 		f, err := capture.OpenFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -129,13 +137,7 @@ func TestWorkerMappedFileShrinks(t *testing.T) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.Workers = 1
-	p, err := New(cfg, testPolicy(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := testPipeline(t, 1)
 	f, err := capture.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -179,28 +179,16 @@ func TestDNSAnswerFromAnotherWorker(t *testing.T) {
 // still busy, and the worker that handles the answer does not parse it
 // again. The flow it names is named.
 func TestDispatcherLearnsDNS(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Workers = 2
-	p, err := New(cfg, testPolicy(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := testPipeline(t, 2)
 	resolver, client, server := "192.168.1.1", "192.168.1.10", "203.0.113.50"
-	dns := &layers.DNS{ID: 7, QR: true, RD: true, RA: true,
-		Questions: []layers.DNSQuestion{{Name: []byte("video.example"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},
-		Answers:   []layers.DNSResourceRecord{{Name: []byte("video.example"), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 300, IP: netip.MustParseAddr(server).AsSlice()}}}
-	buf := gopacket.NewSerializeBuffer()
-	if err := dns.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
-		t.Fatal(err)
-	}
+	answer := dnsAnswer(t, "video.example", netip.MustParseAddr(server))
 	const t0 = int64(1_700_000_000e9)
 	release := make(chan struct{})
 	for i := range p.in {
 		p.in[i] <- &batch{op: opHold, done: release}
 	}
 	d := p.NewDispatcher(-1)
-	d.Frame(udpFrame(t, resolver, client, 53, 5300, buf.Bytes()), layers.LinkTypeEthernet, t0)
+	d.Frame(udpFrame(t, resolver, client, 53, 5300, answer), layers.LinkTypeEthernet, t0)
 	at := time.Unix(0, t0)
 	if name, _ := p.nameCache.Lookup(netip.MustParseAddr(client), netip.MustParseAddr(server), at); name != "video.example" {
 		t.Errorf("with every worker busy, the cache has %q, want video.example", name)

@@ -1,7 +1,9 @@
 package flow
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -182,5 +184,40 @@ func TestInputSeparatesFlows(t *testing.T) {
 	k2.Input = 1
 	if k1 == k2 || k1.Hash() == k2.Hash() {
 		t.Fatal("the input must separate flows")
+	}
+}
+
+// TestPairHash: the same in both directions, different across contexts,
+// not fooled by pairs with the same XOR, and spread evenly over workers.
+func TestPairHash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	addr := func() (a [16]byte) {
+		binary.LittleEndian.PutUint64(a[0:], rng.Uint64())
+		binary.LittleEndian.PutUint64(a[8:], rng.Uint64())
+		return
+	}
+	var per [3]int
+	const n = 30000
+	for range n {
+		a, b := addr(), addr()
+		h := PairHash(&a, &b, 7)
+		if h != PairHash(&b, &a, 7) {
+			t.Fatal("not symmetric")
+		}
+		if h == PairHash(&a, &b, 8) {
+			t.Fatal("the context changes nothing")
+		}
+		per[h%3]++
+	}
+	for i, c := range per {
+		if c < n/3*95/100 || c > n/3*105/100 {
+			t.Errorf("worker %d of 3 gets %d of %d pairs", i, c, n)
+		}
+	}
+	// 10.0.0.1 <-> 10.0.0.2 and 10.0.0.5 <-> 10.0.0.6 have the same XOR.
+	p := func(s string) [16]byte { return netip.MustParseAddr(s).As16() }
+	a, b, c, d := p("::ffff:10.0.0.1"), p("::ffff:10.0.0.2"), p("::ffff:10.0.0.5"), p("::ffff:10.0.0.6")
+	if PairHash(&a, &b, 0) == PairHash(&c, &d, 0) {
+		t.Error("pairs with the same XOR hash alike")
 	}
 }

@@ -417,9 +417,7 @@ func (d *Dispatcher) frame(data []byte, lt layers.LinkType, ts int64, scale uint
 		}
 		// Dispatch by address pair (not ports), so that the later
 		// fragments of a datagram meet its first one.
-		a, b := d.pkt.Src, d.pkt.Dst
-		k, _ := flow.MakeKey(a, b, 0, 0, 0, d.pkt.IPv6, d.pkt.Context)
-		i = int(k.Hash() % uint64(len(d.p.workers)))
+		i = int(flow.PairHash(&d.pkt.Src, &d.pkt.Dst, d.pkt.Context) % uint64(len(d.p.workers)))
 	}
 	bt := d.cur[i]
 	if bt == nil {

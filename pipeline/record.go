@@ -47,8 +47,8 @@ func (d *Dispatcher) Record(r *Record) {
 	}
 	i := d.target
 	if i < 0 {
-		k, _ := flow.MakeKey(rec.Src.As16(), rec.Dst.As16(), 0, 0, 0, rec.Src.Is6(), rec.Context)
-		i = int(k.Hash() % uint64(len(d.p.workers)))
+		a, b := rec.Src.As16(), rec.Dst.As16()
+		i = int(flow.PairHash(&a, &b, rec.Context) % uint64(len(d.p.workers)))
 	}
 	bt := d.cur[i]
 	if bt != nil && len(bt.pkts) > 0 {

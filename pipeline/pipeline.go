@@ -362,6 +362,7 @@ type Dispatcher struct {
 	input  Input
 	cur    []*batch
 	dns    dnsLearner
+	read   uint64 // frames read, not yet in shard.PacketsRead
 	pkt    capture.Packet
 }
 
@@ -403,7 +404,12 @@ func (d *Dispatcher) ScaledFrame(data []byte, lt layers.LinkType, ts int64, scal
 }
 
 func (d *Dispatcher) frame(data []byte, lt layers.LinkType, ts int64, scale uint32, c *capture.Chunk) {
-	d.shard.PacketsRead.Add(1)
+	// Frames read are counted in the shard when a batch is sent (Send,
+	// send), or every batchPackets frames (a link of frames that are all
+	// skipped sends no batch).
+	if d.read++; d.read == batchPackets {
+		d.flushRead()
+	}
 	v, r := d.dec.Decode(data, lt, ts, &d.pkt)
 	if v != capture.Decoded {
 		d.shard.Skipped[r].Add(1)
@@ -456,6 +462,16 @@ func (d *Dispatcher) frame(data []byte, lt layers.LinkType, ts int64, scale uint
 	}
 }
 
+// flushRead adds the frames read since the last flush to the shard: an
+// atomic add per batch, not per frame, before any of them can be counted
+// by a worker.
+func (d *Dispatcher) flushRead() {
+	if d.read > 0 {
+		d.shard.PacketsRead.Add(d.read)
+		d.read = 0
+	}
+}
+
 // newBatch starts worker i's next batch.
 func (d *Dispatcher) newBatch(i int) *batch {
 	bt := d.p.getBatch()
@@ -466,6 +482,7 @@ func (d *Dispatcher) newBatch(i int) *batch {
 }
 
 func (d *Dispatcher) send(i int) {
+	d.flushRead()
 	if b := d.cur[i]; b != nil && len(b.pkts)+len(b.recs) > 0 {
 		d.p.in[i] <- b
 		d.cur[i] = nil
@@ -475,6 +492,7 @@ func (d *Dispatcher) send(i int) {
 // Send hands every partly filled batch to its worker (call it at the end of
 // input and when a live source is idle).
 func (d *Dispatcher) Send() {
+	d.flushRead()
 	for i := range d.cur {
 		d.send(i)
 	}

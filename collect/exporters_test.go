@@ -168,8 +168,8 @@ func gunzipTo(t *testing.T, path string) string {
 // the capture decoder; the counted bytes and packets equal the sum over the
 // samples of the IP length in each sampled header × the sampling rate,
 // read by a walker written here from the sFlow v5 specification. (pmacct
-// leaves out 2 of the capture's 6,408 packets, so the capture itself is no
-// truth here.)
+// leaves out a few of the capture's 6,408 packets, so the capture itself is
+// no truth here.)
 func TestPmacctSfprobe(t *testing.T) {
 	bin, err := exec.LookPath("pmacctd")
 	if err != nil {
@@ -196,8 +196,10 @@ func TestPmacctSfprobe(t *testing.T) {
 	}
 	h.finish()
 	got := pipelineTotals(h.p)
-	// pmacct leaves out 2 of the capture's 6,408 packets (see above).
-	if got != want || want.Packets < 6406 {
+	// pmacct leaves out a few of the capture's 6,408 packets (2 usually, 7
+	// in one CI run, its shutdown racing its plugin's, see recordPmacct):
+	// the samples are the truth, and they must hold nearly every packet.
+	if got != want || want.Packets < 6408*99/100 {
 		t.Errorf("collected %+v from %d datagrams, the samples say %+v", got, len(dgs), want)
 	}
 	if _, err := exec.LookPath("tshark"); err == nil {

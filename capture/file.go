@@ -106,7 +106,7 @@ func newFile(path string, rc io.ReadCloser) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a capture file: %w", path, emptyErr(err))
 	}
-	if magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip(magic) {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad gzip stream: %w", path, err)
@@ -152,6 +152,9 @@ func (s *File) detect(path string) (*File, error) {
 	}
 	return s, nil
 }
+
+// isGzip reports whether a stream begins with gzip's magic number.
+func isGzip(magic []byte) bool { return len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b }
 
 func emptyErr(err error) error {
 	if errors.Is(err, io.EOF) {

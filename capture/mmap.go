@@ -49,7 +49,7 @@ func (s *File) mapped(f *os.File, size int64) bool {
 		return false
 	}
 	var magic [2]byte
-	if _, err := f.ReadAt(magic[:], 0); err != nil || magic[0] == 0x1f && magic[1] == 0x8b {
+	if _, err := f.ReadAt(magic[:], 0); err != nil || isGzip(magic[:]) {
 		return false // gzip: read through its stream
 	}
 	mm, err := mapFile(f, int(size))

@@ -3,6 +3,7 @@ package capture
 import (
 	"io"
 	"sync/atomic"
+	"unsafe"
 )
 
 // readChunk is the size of the reads of a capture file, and of the chunks
@@ -51,7 +52,8 @@ func (c *Chunk) Contains(b []byte) bool {
 	if len(b) == 0 || len(c.buf) == 0 {
 		return false
 	}
-	return inside(b, c.buf)
+	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(c.buf)))
+	return p >= lo && p+uintptr(len(b)) <= lo+uintptr(len(c.buf))
 }
 
 // spareChunks is how many released chunks a reader keeps for reuse.

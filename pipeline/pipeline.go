@@ -442,15 +442,12 @@ func (d *Dispatcher) frame(data []byte, lt layers.LinkType, ts int64, scale uint
 			bt.chunks = append(bt.chunks, c)
 		}
 	default:
-		if cap(bt.arena) == 0 {
-			bt.arena = make([]byte, 0, batchArena)
-		}
-		if len(pl) > cap(bt.arena)-len(bt.arena) {
+		if cap(bt.arena) > 0 && len(pl) > cap(bt.arena)-len(bt.arena) {
 			d.send(i)
 			bt = d.newBatch(i)
-			if cap(bt.arena) == 0 {
-				bt.arena = make([]byte, 0, batchArena)
-			}
+		}
+		if cap(bt.arena) == 0 {
+			bt.arena = make([]byte, 0, batchArena)
 		}
 		n := len(bt.arena)
 		bt.arena = append(bt.arena, pl...)

@@ -62,7 +62,7 @@ type Worker struct {
 
 	dns dnsLearner
 	// dnsLearned: the batch being handled came from a dispatcher that
-	// learned its DNS answers itself (see Dispatcher.ScaledFrame).
+	// learned its DNS answers itself (see Dispatcher.frame).
 	dnsLearned bool
 	next       int // the packet of the batch being handled (handle)
 

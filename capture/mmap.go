@@ -88,3 +88,30 @@ func (s *File) mappedFile() *File {
 	}
 	return nil
 }
+
+// touchAhead is how far ahead of the reader a mapped file's bytes are
+// loaded (touchAhead).
+const touchAhead = 4096
+
+// touchAhead loads one byte of every cache line up to touchAhead bytes
+// ahead of the reader. Reading a record's header waits for the memory load
+// of its line, and the next header's place depends on this one's length, so
+// record after record these loads follow one another; issued together in
+// this loop, independent of each other, they overlap. It cut the CPU time
+// of a read of genpcap's 728 MB capture by a tenth (perf stat, alternating
+// runs); prefetch instructions (mem.Prefetch) in their place measured no
+// better. A fault here (a file that shrank) is Feed's, as the reader's own.
+func (b *recBuf) touchAhead() {
+	end := min(b.start+touchAhead, len(b.buf))
+	t := b.touched
+	if t >= end {
+		return
+	}
+	t = max(t, b.start)
+	var x byte
+	for ; t < end; t += 64 {
+		x ^= b.buf[t]
+	}
+	b.sink ^= x // kept, so that the loads are not removed
+	b.touched = t
+}

@@ -77,6 +77,8 @@ type recBuf struct {
 	spare      chan *Chunk
 	mapped     bool // buf is the whole file, mapped (see mmap.go)
 	dropped    int  // mapped: buf[:dropped] was dropped from the mapping
+	touched    int  // mapped: buf[:touched] was loaded ahead (touchAhead)
+	sink       byte // touchAhead's loads
 }
 
 func newRecBuf(r io.Reader) *recBuf {
@@ -167,8 +169,11 @@ func (b *recBuf) fill(n int) ([]byte, error) {
 func (b *recBuf) discard(n int) {
 	b.start += n
 	b.off += int64(n)
-	if b.mapped && b.start-b.dropped >= 2*mapWindow {
-		b.dropBehind()
+	if b.mapped {
+		if b.start-b.dropped >= 2*mapWindow {
+			b.dropBehind()
+		}
+		b.touchAhead()
 	}
 }
 

@@ -87,18 +87,6 @@ const (
 // the table only manages Key, First and Last.
 type Entry struct {
 	Key Key
-	// NameRef refers to the flow's name in the owner's name store (it
-	// fills the key's alignment padding: an Entry is 112 bytes).
-	NameRef uint32
-	First   int64 // unix ns of the first packet
-	Last    int64 // unix ns of the last packet
-
-	// Pending counters since the entry was last flushed, per side.
-	Bytes   [2]uint64
-	Packets [2]uint64
-
-	// Series ids of the flow's placement per side (0: not placed yet).
-	Series [2]uint32
 	// Initiator is the client's side (AtoB or BtoA): the sender of the
 	// first packet, or its receiver when the owner sees that packet is a
 	// server's reply (a TCP SYN/ACK that begins the capture).
@@ -107,9 +95,23 @@ type Entry struct {
 	NameSource uint8
 	// Flags belong to the owner.
 	Flags uint8
+	// used is next to the key (in its alignment padding), so that a probe
+	// reads one span of the slot: one cache line, two when the slot
+	// straddles them.
 	used  bool
+	First int64 // unix ns of the first packet
+	Last  int64 // unix ns of the last packet
+
+	// Pending counters since the entry was last flushed, per side.
+	Bytes   [2]uint64
+	Packets [2]uint64
+
+	// Series ids of the flow's placement per side (0: not placed yet).
+	Series [2]uint32
+	// NameRef refers to the flow's name in the owner's name store.
+	NameRef uint32
 	// RTT belongs to the owner (its round-trip state; it fills the
-	// entry's tail padding).
+	// entry's tail padding: an Entry is 112 bytes).
 	RTT uint32
 }
 
@@ -262,6 +264,15 @@ func (t *Table) Get(k *Key, h uint64, now int64) (e *Entry, created bool) {
 	*s = Entry{Key: *k, First: now, Last: now, used: true}
 	t.count++
 	return s, true
+}
+
+// Prefetch asks the CPU to load the slot where a lookup of hash h begins
+// (mem.Prefetch), so that the lookup a few packets later finds it in the
+// cache: a caller that knows the next keys prefetches them ahead.
+func (t *Table) Prefetch(h uint64) {
+	s := &t.slots[home(h, t.n)]
+	mem.Prefetch(unsafe.Pointer(s))
+	mem.Prefetch(unsafe.Pointer(&s.used)) // the key's span may straddle two lines
 }
 
 // initialSlots is the starting size of a table (it grows to its limit).

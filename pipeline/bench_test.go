@@ -192,7 +192,7 @@ func BenchmarkDispatchFile(b *testing.B) {
 // drainedPipeline returns a pipeline of two workers whose queues only hand
 // the batches back (and answer barriers); the workers get theirs back
 // before Close.
-func drainedPipeline(b *testing.B) *Pipeline {
+func drainedPipeline(b testing.TB) *Pipeline {
 	cfg := DefaultConfig()
 	cfg.Workers = 2
 	p, err := New(cfg, testPolicy(b))

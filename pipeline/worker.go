@@ -64,7 +64,8 @@ type Worker struct {
 	// dnsLearned: the batch being handled came from a dispatcher that
 	// learned its DNS answers itself (see Dispatcher.frame).
 	dnsLearned bool
-	next       int // the packet of the batch being handled (handle)
+	next       int                      // the packet of the batch being handled (handle)
+	keys       [2 * keysAhead]packetKey // of packets next and after (handle)
 
 	seriesCache *seriesCache
 	asnLabels   map[uint32]string
@@ -106,12 +107,38 @@ func (w *Worker) refreshPolicy() {
 
 // Handle counts one decoded packet into its flow.
 func (w *Worker) Handle(p *capture.Packet) {
-	k, reverse := flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto, p.IPv6, p.Context)
-	k.Input = uint8(w.input)
-	h := k.Hash()
-	e, created := w.table.Get(&k, h, p.Timestamp)
+	var pk packetKey
+	w.keyOf(p, &pk)
+	w.handleKeyed(p, &pk)
+}
+
+// packetKey is a packet's flow key, its hash and direction.
+type packetKey struct {
+	k       flow.Key
+	h       uint64
+	reverse bool
+}
+
+// keyOf computes p's flow key into pk.
+func (w *Worker) keyOf(p *capture.Packet, pk *packetKey) {
+	pk.k, pk.reverse = flow.MakeKey(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto, p.IPv6, p.Context)
+	pk.k.Input = uint8(w.input)
+	pk.h = pk.k.Hash()
+}
+
+// keysAhead is how many packets of a batch ahead of the one handled the
+// worker computes flow keys for and prefetches their table slots
+// (flow.Table.Prefetch): a table larger than the cache costs a memory load
+// per packet, and prefetched loads overlap instead of following one
+// another. The ring of keys holds twice as many, the packet's own and those
+// ahead.
+const keysAhead = 8
+
+func (w *Worker) handleKeyed(p *capture.Packet, pk *packetKey) {
+	k, h := &pk.k, pk.h
+	e, created := w.table.Get(k, h, p.Timestamp)
 	side := flow.AtoB
-	if reverse {
+	if pk.reverse {
 		side = flow.BtoA
 	}
 	if created {
@@ -172,8 +199,17 @@ func (w *Worker) handle(b *batch) {
 	for i := range b.recs {
 		w.HandleRecord(&b.recs[i])
 	}
-	for ; w.next < len(b.pkts); w.next++ {
-		w.Handle(&b.pkts[w.next])
+	pkts := b.pkts
+	for i := range min(keysAhead, len(pkts)) {
+		w.keyOf(&pkts[i], &w.keys[i])
+	}
+	for ; w.next < len(pkts); w.next++ {
+		if j := w.next + keysAhead; j < len(pkts) {
+			pk := &w.keys[j%(2*keysAhead)]
+			w.keyOf(&pkts[j], pk)
+			w.table.Prefetch(pk.h)
+		}
+		w.handleKeyed(&pkts[w.next], &w.keys[w.next%(2*keysAhead)])
 	}
 }
 

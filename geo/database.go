@@ -398,6 +398,16 @@ func (d *database) country(addr netip.Addr, s *scratch) (cc string) {
 		}
 	}()
 	off, found := d.record(addr)
+	return d.countryAt(off, found, s)
+}
+
+// countryAt is country for the record at off (none: !found).
+func (d *database) countryAt(off uintptr, found bool, s *scratch) (cc string) {
+	defer func() {
+		if recover() != nil {
+			cc = ""
+		}
+	}()
 	if !found {
 		return ""
 	}
@@ -437,6 +447,16 @@ func (d *database) as(addr netip.Addr, s *scratch) (asn uint32, org string) {
 		}
 	}()
 	off, found := d.record(addr)
+	return d.asAt(off, found, s)
+}
+
+// asAt is as for the record at off (none: !found).
+func (d *database) asAt(off uintptr, found bool, s *scratch) (asn uint32, org string) {
+	defer func() {
+		if recover() != nil {
+			asn, org = 0, ""
+		}
+	}()
 	if !found {
 		return 0, ""
 	}

@@ -229,8 +229,16 @@ func (r *Resolver) lookup(d *databases, addr netip.Addr, s *scratch) Info {
 		info.Provider, info.OperatorCountry = ProviderUnknown, CountryUnknown
 		return info
 	}
-	info.Country = d.country.country(addr, s)
-	info.ASN, info.Org = d.asn.as(addr, s)
+	if x, y := d.country.v4, d.asn.v4; x != nil && y != nil && addr.Is4() {
+		// Both trees walked in one loop: their memory loads overlap (the
+		// walk reads only within the trees: it cannot panic).
+		co, cf, ao, af := walk2(x, y, addr)
+		info.Country = d.country.countryAt(co, cf, s)
+		info.ASN, info.Org = d.asn.asAt(ao, af, s)
+	} else {
+		info.Country = d.country.country(addr, s)
+		info.ASN, info.Org = d.asn.as(addr, s)
+	}
 	info.Provider = r.Provider(info.ASN)
 	if info.Range = d.feed.lookup(addr); info.Range == nil {
 		info.Range = d.ranges.lookup(addr)

@@ -196,3 +196,40 @@ func TestCacheBypass(t *testing.T) {
 		t.Errorf("%d hits of %d lookups of 100 recurring addresses", hits, 3*bypassWindow)
 	}
 }
+
+// TestWalk2: walking two trees in one loop finds what walking each finds,
+// for pairs of trees of different depths and record sizes (the embedded
+// databases, written ones), the same tree twice included.
+func TestWalk2(t *testing.T) {
+	index := func(data []byte) *v4Index {
+		r, err := maxminddb.OpenBytes(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := newV4Index(r, data)
+		if x == nil {
+			t.Fatal("no index")
+		}
+		return x
+	}
+	country, asn := index(embeddedCountry), index(embeddedASN)
+	w24, w28 := index(writeRandomDB(t, 6, 24)), index(writeRandomDB(t, 4, 28))
+	pairs := [][2]*v4Index{{country, asn}, {asn, country}, {country, country}, {country, w28}, {w24, asn}, {w24, w28}}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	found := 0
+	for range 100000 {
+		a := netip.AddrFrom4([4]byte{byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32()), byte(rnd.Uint32())})
+		for _, p := range pairs {
+			xo, xf, yo, yf := walk2(p[0], p[1], a)
+			wxo, wxf := p[0].offset(a)
+			wyo, wyf := p[1].offset(a)
+			if xo != wxo || xf != wxf || yo != wyo || yf != wyf {
+				t.Fatalf("%s: walk2 %d %v, %d %v; offset %d %v, %d %v", a, xo, xf, yo, yf, wxo, wxf, wyo, wyf)
+			}
+			found += b2i(xf) + b2i(yf)
+		}
+	}
+	if found < 100000 {
+		t.Fatalf("%d records found: the comparison proves little", found)
+	}
+}

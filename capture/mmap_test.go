@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -176,4 +177,56 @@ func (s *truncateAt) Next() ([]byte, layers.LinkType, int64, error) {
 		}
 	}
 	return s.File.Next()
+}
+
+// TestMappedFileAhead: the fault-ahead goroutine maps a mapped file's pages
+// up to faultWindow ahead of the reader and no further while the reader
+// waits, follows it, drops the pages more than mapWindow behind it, and
+// has ended (its hold on the mapping released) when Close returns.
+func TestMappedFileAhead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ahead.pcap")
+	const frames, size = 40000, 1000 // 40 MB: more than the windows
+	writeBigPcap(t, path, frames, size)
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireMapped(t, f)
+	a := f.in.ahead
+	// settled waits until the goroutine has touched what it may and waits.
+	settled := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for a.touchedTo.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // it would go on now if it did not stop
+		if got := a.touchedTo.Load(); got < want || got > want+int64(pageSize) {
+			t.Fatalf("reader at %d: pages touched to %d, want %d", a.pos.Load(), got, want)
+		}
+	}
+	if _, _, _, err := f.Next(); err != nil {
+		t.Fatal(err)
+	}
+	settled(faultWindow + int64(pageSize))
+	for range frames / 2 {
+		if _, _, _, err := f.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos := f.in.told
+	settled(int64(pos+faultWindow)&^int64(pageSize-1) + int64(pageSize))
+	if d := a.droppedTo.Load(); d < int64(pos-2*mapWindow) || d > int64(pos-mapWindow) {
+		t.Errorf("reader at %d: pages dropped to %d, want from %d to %d", pos, d, pos-2*mapWindow, pos-mapWindow)
+	}
+	c := f.Chunk()
+	f.Close()
+	select {
+	case <-a.done:
+	default:
+		t.Error("the fault-ahead goroutine runs after Close")
+	}
+	if n := c.Refs(); n != 0 {
+		t.Errorf("the mapping has %d holds after Close", n)
+	}
 }

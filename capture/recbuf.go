@@ -75,10 +75,11 @@ type recBuf struct {
 	read       int64  // bytes read from r
 	err        error  // r's error (io.EOF at its end), once seen
 	spare      chan *Chunk
-	mapped     bool // buf is the whole file, mapped (see mmap.go)
-	dropped    int  // mapped: buf[:dropped] was dropped from the mapping
-	touched    int  // mapped: buf[:touched] was loaded ahead (touchAhead)
-	sink       byte // touchAhead's loads
+	mapped     bool   // buf is the whole file, mapped (see mmap.go)
+	ahead      *ahead // mapped: the fault-ahead goroutine (startAhead)
+	told       int    // mapped: the offset last told to ahead
+	touched    int    // mapped: buf[:touched] was loaded ahead (touchAhead)
+	sink       byte   // touchAhead's loads
 }
 
 func newRecBuf(r io.Reader) *recBuf {
@@ -170,8 +171,8 @@ func (b *recBuf) discard(n int) {
 	b.start += n
 	b.off += int64(n)
 	if b.mapped {
-		if b.start-b.dropped >= 2*mapWindow {
-			b.dropBehind()
+		if b.start-b.told >= faultStep {
+			b.tell()
 		}
 		b.touchAhead()
 	}
@@ -179,6 +180,11 @@ func (b *recBuf) discard(n int) {
 
 // close lets go of the chunk read into.
 func (b *recBuf) close() {
+	if b.ahead != nil {
+		close(b.ahead.stop)
+		<-b.ahead.done
+		b.ahead = nil
+	}
 	if b.cur != nil {
 		b.cur.Release()
 		b.cur, b.buf = nil, nil

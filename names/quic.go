@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 )
@@ -84,17 +82,6 @@ func quicVarint(b []byte) (v uint64, n int) {
 	return v, n
 }
 
-// hkdfLabel builds the TLS 1.3 HkdfLabel info for an empty context.
-func hkdfLabel(label string, length int) string {
-	var b [64]byte
-	b[0], b[1] = byte(length>>8), byte(length)
-	full := "tls13 " + label
-	b[2] = byte(len(full))
-	n := 3 + copy(b[3:], full)
-	b[n] = 0
-	return string(b[:n+1])
-}
-
 // quicKeys are the client Initial keys for one destination connection ID.
 type quicKeys struct {
 	version uint32
@@ -111,31 +98,19 @@ func (k *quicKeys) matches(version uint32, dcid []byte) bool {
 
 func (k *quicKeys) derive(version uint32, dcid []byte, salt []byte, v2 bool) error {
 	k.aead = nil
-	initial, err := hkdf.Extract(sha256.New, dcid, salt)
-	if err != nil {
-		return err
-	}
-	secret, err := hkdf.Expand(sha256.New, initial, hkdfLabel("client in", 32), 32)
-	if err != nil {
-		return err
-	}
+	initial := hkdfExtract(dcid, salt)
+	var secret [32]byte
+	hkdfExpandLabel(secret[:], initial[:], "client in")
 	lk, liv, lhp := "quic key", "quic iv", "quic hp"
 	if v2 {
 		lk, liv, lhp = "quicv2 key", "quicv2 iv", "quicv2 hp"
 	}
-	key, err := hkdf.Expand(sha256.New, secret, hkdfLabel(lk, 16), 16)
-	if err != nil {
-		return err
-	}
-	iv, err := hkdf.Expand(sha256.New, secret, hkdfLabel(liv, 12), 12)
-	if err != nil {
-		return err
-	}
-	hpKey, err := hkdf.Expand(sha256.New, secret, hkdfLabel(lhp, 16), 16)
-	if err != nil {
-		return err
-	}
-	block, err := aes.NewCipher(key)
+	var key, hpKey [16]byte
+	var iv [12]byte
+	hkdfExpandLabel(key[:], secret[:], lk)
+	hkdfExpandLabel(iv[:], secret[:], liv)
+	hkdfExpandLabel(hpKey[:], secret[:], lhp)
+	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		return err
 	}
@@ -143,13 +118,13 @@ func (k *quicKeys) derive(version uint32, dcid []byte, salt []byte, v2 bool) err
 	if err != nil {
 		return err
 	}
-	hp, err := aes.NewCipher(hpKey)
+	hp, err := aes.NewCipher(hpKey[:])
 	if err != nil {
 		return err
 	}
 	k.version, k.dcidLen = version, copy(k.dcid[:], dcid)
 	k.aead, k.hp = aead, hp
-	copy(k.iv[:], iv)
+	k.iv = iv
 	return nil
 }
 

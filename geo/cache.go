@@ -74,7 +74,7 @@ func (r *Resolver) NewCache() *Cache {
 		sets <<= 1
 	}
 	c := &Cache{r: r, maxSets: sets, gen: r.cur.Load().gen}
-	c.scratch.prefault()
+	c.scratch.init()
 	c.alloc(min(sets, initialSets))
 	r.mu.Lock()
 	r.caches = append(r.caches, c)

@@ -216,7 +216,7 @@ func (r *Resolver) Lookup(addr netip.Addr) Info {
 	s, _ := r.scratch.Get().(*scratch)
 	if s == nil {
 		s = new(scratch)
-		s.prefault()
+		s.init()
 	}
 	info := r.lookup(r.cur.Load(), addr.Unmap(), s)
 	r.scratch.Put(s)

@@ -34,6 +34,9 @@ var operatorCountries = map[string]string{
 // headquartered, or "unknown" for "other", "unknown" and any provider
 // not in the curated list (Config.Providers may add names).
 func OperatorCountry(provider string) string {
+	if provider == ProviderOther || provider == ProviderUnknown || provider == "" {
+		return CountryUnknown // most addresses of a flood: no map lookup
+	}
 	if c, ok := operatorCountries[provider]; ok {
 		return c
 	}

@@ -16,10 +16,11 @@ import (
 // prefixTable is the table of one address family.
 type prefixTable struct {
 	ranges []addrRange // sorted by start; each runs to the next one's start
-	// A large IPv4 table also has its starts as 32-bit numbers and, per
-	// /16, the first range starting in it (jump has 2^16+1 entries): a
-	// lookup searches only the ranges that start in its /16, in one
-	// cache-friendly array, instead of the whole table.
+	// An IPv4 table also has its starts as 32-bit numbers (a lookup
+	// compares 32-bit numbers, not 128-bit ones built from the address),
+	// and a large one, per /16, the first range starting in it (jump has
+	// 2^16+1 entries): a lookup searches only the ranges that start in its
+	// /16, in one cache-friendly array, instead of the whole table.
 	starts4 []uint32
 	vals4   []int32
 	jump    []uint32
@@ -31,9 +32,6 @@ const jumpMin = 4096
 
 // index4 builds the IPv4 index of a built table of IPv4 ranges.
 func (t *prefixTable) index4() {
-	if len(t.ranges) < jumpMin {
-		return
-	}
 	n := 0
 	for _, r := range t.ranges {
 		if r.start.hi != 0 || r.start.lo>>32 != 0xffff {
@@ -44,6 +42,9 @@ func (t *prefixTable) index4() {
 	t.starts4, t.vals4 = make([]uint32, n), make([]int32, n)
 	for i, r := range t.ranges[:n] {
 		t.starts4[i], t.vals4[i] = uint32(r.start.lo), r.v
+	}
+	if len(t.ranges) < jumpMin {
+		return
 	}
 	t.jump = make([]uint32, 1<<16+1)
 	i := 0
@@ -58,8 +59,11 @@ func (t *prefixTable) index4() {
 
 // lookup4 is lookup for an IPv4 address x in an indexed table.
 func (t *prefixTable) lookup4(x uint32) (int32, bool) {
-	h := x >> 16
-	lo, hi := int(t.jump[h]), int(t.jump[h+1])
+	lo, hi := 0, len(t.starts4)
+	if t.jump != nil {
+		h := x >> 16
+		lo, hi = int(t.jump[h]), int(t.jump[h+1])
+	}
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if x < t.starts4[mid] {
@@ -263,11 +267,8 @@ func (f *Table) Lookup(a netip.Addr) (int32, bool) {
 	a = a.Unmap()
 	switch {
 	case a.Is4():
-		if f.v4.jump != nil {
-			b := a.As4()
-			return f.v4.lookup4(binary.BigEndian.Uint32(b[:]))
-		}
-		return f.v4.lookup(a)
+		b := a.As4()
+		return f.v4.lookup4(binary.BigEndian.Uint32(b[:]))
 	case a.Is6():
 		return f.v6.lookup(a)
 	}

@@ -22,14 +22,18 @@ func mostSpecific(entries []Entry, a netip.Addr) (int32, bool) {
 
 func TestLookupAgainstScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for round := range 50 {
+	for round := range 200 {
 		var entries []Entry
 		for i := range 1 + r.IntN(60) {
 			var p netip.Prefix
-			if r.IntN(2) == 0 {
+			switch r.IntN(8) {
+			case 0: // anywhere in IPv4, the whole space included
+				a := netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+				p = netip.PrefixFrom(a, r.IntN(33)).Masked()
+			case 1, 2, 3:
 				a := netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
 				p = netip.PrefixFrom(a, 8+r.IntN(25)).Masked()
-			} else {
+			default:
 				a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), byte(r.IntN(256)), 15: byte(r.IntN(256))})
 				p = netip.PrefixFrom(a, 32+r.IntN(97)).Masked()
 			}
@@ -38,9 +42,17 @@ func TestLookupAgainstScan(t *testing.T) {
 		tab := New(entries)
 		for range 500 {
 			var a netip.Addr
-			if r.IntN(2) == 0 {
+			switch r.IntN(8) {
+			case 0: // the ends of the IPv4 space, and anywhere in it
+				a = netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+				if r.IntN(4) == 0 {
+					a = netip.AddrFrom4([4]byte{})
+				} else if r.IntN(4) == 0 {
+					a = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+				}
+			case 1, 2, 3:
 				a = netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
-			} else {
+			default:
 				a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), byte(r.IntN(256)), 15: byte(r.IntN(256))})
 			}
 			wv, wok := mostSpecific(entries, a)

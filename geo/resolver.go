@@ -211,12 +211,13 @@ func (r *Resolver) Close() error {
 }
 
 // Lookup resolves addr without a cache. An IPv4-mapped IPv6 address is
-// looked up as IPv4.
+// looked up as IPv4. Its scratch records come from a pool, without record
+// caches (one allocation when the pool is empty; the workers' caches have
+// their own).
 func (r *Resolver) Lookup(addr netip.Addr) Info {
 	s, _ := r.scratch.Get().(*scratch)
 	if s == nil {
 		s = new(scratch)
-		s.init()
 	}
 	info := r.lookup(r.cur.Load(), addr.Unmap(), s)
 	r.scratch.Put(s)

@@ -163,11 +163,11 @@ func (s *File) mappedFile() *File {
 	return nil
 }
 
-// touchAhead is how far ahead of the reader a mapped file's bytes are
-// loaded (touchAhead).
-const touchAhead = 4096
+// touchSpan is how far ahead of the reader touchAhead loads a mapped
+// file's bytes.
+const touchSpan = 4096
 
-// touchAhead loads one byte of every cache line up to touchAhead bytes
+// touchAhead loads one byte of every cache line up to touchSpan bytes
 // ahead of the reader. Reading a record's header waits for the memory load
 // of its line, and the next header's place depends on this one's length, so
 // record after record these loads follow one another; issued together in
@@ -176,7 +176,7 @@ const touchAhead = 4096
 // runs); prefetch instructions (mem.Prefetch) in their place measured no
 // better. A fault here (a file that shrank) is Feed's, as the reader's own.
 func (b *recBuf) touchAhead() {
-	end := min(b.start+touchAhead, len(b.buf))
+	end := min(b.start+touchSpan, len(b.buf))
 	t := b.touched
 	if t >= end {
 		return

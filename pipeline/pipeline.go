@@ -21,7 +21,8 @@ const (
 )
 
 // batch carries decoded packets from a dispatcher to one worker. Payloads
-// are copied into arena, so the source can reuse its frame buffer.
+// are copied into arena, so the source can reuse its frame buffer, unless
+// they lie in a capture file's chunk, which the batch retains instead.
 type batch struct {
 	pkts []capture.Packet
 	recs []Record // handled before pkts

@@ -32,8 +32,24 @@ func TestMakeKeySymmetric(t *testing.T) {
 
 // TestTableAgainstMap drives the table and a map with the same random
 // operations and checks they always agree, so insertion, lookup, capacity
-// eviction and backward-shift deletion are exercised together.
+// eviction and backward-shift deletion are exercised together: with the
+// keys' hashes, and with hashes that give every key the same tag (a
+// constant, and hashes whose high 32 bits are 0, the empty slot's tag),
+// so that every probe passes entries of its own tag and compares keys.
 func TestTableAgainstMap(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		hash func(k *Key) uint64
+	}{
+		{"key hash", (*Key).Hash},
+		{"one tag", func(*Key) uint64 { return 0x9e3779b97f4a7c15 }},
+		{"zero tag", func(k *Key) uint64 { return k.Hash() & 0xffffffff }},
+	} {
+		t.Run(c.name, func(t *testing.T) { tableAgainstMap(t, c.hash) })
+	}
+}
+
+func tableAgainstMap(t *testing.T, hash func(k *Key) uint64) {
 	evicted := map[Key]EvictReason{}
 	tab := New(Config{MaxFlows: 64, IdleTimeout: 10 * time.Second}, func(e *Entry, r EvictReason) { evicted[e.Key] = r })
 	live := map[Key]int64{} // key -> last seen
@@ -43,7 +59,7 @@ func TestTableAgainstMap(t *testing.T) {
 		now += int64(rng.IntN(5)) * int64(time.Millisecond) * 10
 		k := key(rng.IntN(200))
 		clear(evicted)
-		e, created := tab.Get(&k, k.Hash(), now)
+		e, created := tab.Get(&k, hash(&k), now)
 		if e.Key != k {
 			t.Fatalf("step %d: got entry %v for key %v", step, e.Key, k)
 		}
@@ -69,16 +85,30 @@ func TestTableAgainstMap(t *testing.T) {
 					t.Fatalf("step %d: table holds %v which the model does not", step, e.Key)
 				}
 				// every entry must be reachable from its home slot
-				if got, created := tab.Get(&e.Key, e.Key.Hash(), e.Last); created || got.Key != e.Key {
+				if got, created := tab.Get(&e.Key, hash(&e.Key), e.Last); created || got.Key != e.Key {
 					t.Fatalf("step %d: entry %v unreachable", step, e.Key)
 				}
 			})
+			tags := 0
+			for i, g := range tab.tags {
+				if g != 0 {
+					tags++
+					if k := &tab.slots[i].Key; g != tagOf(hash(k)) {
+						t.Fatalf("step %d: slot %d of %v has tag %#x, its hash's is %#x", step, i, *k, g, tagOf(hash(k)))
+					}
+				}
+			}
+			if tags != len(live) {
+				t.Fatalf("step %d: %d tagged slots, model %d", step, tags, len(live))
+			}
 			if n != len(live) {
 				t.Fatalf("step %d: range saw %d, model %d", step, n, len(live))
 			}
 		}
 	}
-	if tab.Evicted(EvictCapacity) == 0 || tab.Evicted(EvictIdle) == 0 {
+	// With one tag every new flow evicts the first of one cluster, whose
+	// flows never get to be idle.
+	if tab.Evicted(EvictCapacity) == 0 || (tab.Evicted(EvictIdle) == 0 && tagOf(hash(&Key{})) != tagOf(hash(&Key{PortA: 1}))) {
 		t.Fatalf("expected both capacity and idle evictions, got %d and %d", tab.Evicted(EvictCapacity), tab.Evicted(EvictIdle))
 	}
 }

@@ -5,10 +5,13 @@ import (
 
 	"github.com/borderwatch/borderwatch/internal/mem"
 	"github.com/borderwatch/borderwatch/metrics"
+	"github.com/borderwatch/borderwatch/place"
 )
 
-// seriesCache is a worker's cache of series ids by label set: an
-// open-addressed table, bounded, without locks. Its hash is of each
+// seriesCache is a worker's cache of the series ids of a placement's two
+// sides, by the label set of side 0 and the direction of side 1 (the
+// sides' label sets differ only in their direction): one lookup places a
+// flow. An open-addressed table, bounded, without locks. Its hash is of each
 // label's string header (data pointer and length), not of the bytes: the
 // label values come from a few long-lived strings (country codes,
 // providers, apps, groups, the worker's AS number labels), so equal labels
@@ -26,8 +29,9 @@ type seriesCache struct {
 
 type seriesSlot struct {
 	used bool
+	dir1 place.Direction
 	l    metrics.Labels
-	r    seriesRef
+	r    [2]seriesRef
 }
 
 // newSeriesCache returns a cache of at most max entries. The table grows
@@ -40,8 +44,8 @@ func strWord(s string) uint64 {
 	return uint64(uintptr(unsafe.Pointer(unsafe.StringData(s)))) ^ uint64(len(s))<<48
 }
 
-func labelsHash(l *metrics.Labels) uint64 {
-	h := uint64(0x243f6a8885a308d3)
+func labelsHash(l *metrics.Labels, dir1 place.Direction) uint64 {
+	h := uint64(0x243f6a8885a308d3) + uint64(dir1)
 	for _, s := range [...]string{l.Direction, l.Country, l.Provider, l.App, l.Region, l.Basis, l.ClientGroup, l.OperatorCountry, l.ASN, l.CloudRegion} {
 		h = (h ^ strWord(s)) * 0x9e3779b97f4a7c15
 		h ^= h >> 32
@@ -49,38 +53,38 @@ func labelsHash(l *metrics.Labels) uint64 {
 	return h
 }
 
-// get returns l's cached id.
-func (c *seriesCache) get(l *metrics.Labels) (seriesRef, bool) {
+// get returns the cached ids of side 0's labels l and side 1's direction.
+func (c *seriesCache) get(l *metrics.Labels, dir1 place.Direction) ([2]seriesRef, bool) {
 	if c.slots == nil {
-		return seriesRef{}, false
+		return [2]seriesRef{}, false
 	}
-	for i := labelsHash(l) & c.mask; ; i = (i + 1) & c.mask {
+	for i := labelsHash(l, dir1) & c.mask; ; i = (i + 1) & c.mask {
 		s := &c.slots[i]
 		if !s.used {
-			return seriesRef{}, false
+			return [2]seriesRef{}, false
 		}
-		if s.l == *l {
+		if s.dir1 == dir1 && s.l == *l {
 			return s.r, true
 		}
 	}
 }
 
-// put caches l's id while there is room.
-func (c *seriesCache) put(l *metrics.Labels, r seriesRef) {
+// put caches the ids while there is room.
+func (c *seriesCache) put(l *metrics.Labels, dir1 place.Direction, r [2]seriesRef) {
 	if c.n >= c.max {
 		return
 	}
 	if 2*(c.n+1) > len(c.slots) {
 		c.grow()
 	}
-	for i := labelsHash(l) & c.mask; ; i = (i + 1) & c.mask {
+	for i := labelsHash(l, dir1) & c.mask; ; i = (i + 1) & c.mask {
 		s := &c.slots[i]
 		if !s.used {
-			*s = seriesSlot{used: true, l: *l, r: r}
+			*s = seriesSlot{used: true, dir1: dir1, l: *l, r: r}
 			c.n++
 			return
 		}
-		if s.l == *l {
+		if s.dir1 == dir1 && s.l == *l {
 			return
 		}
 	}
@@ -93,7 +97,7 @@ func (c *seriesCache) grow() {
 	mem.Prefault(c.slots)
 	for i := range old {
 		if old[i].used {
-			c.put(&old[i].l, old[i].r)
+			c.put(&old[i].l, old[i].dir1, old[i].r)
 		}
 	}
 }

@@ -447,9 +447,8 @@ func (w *Worker) place(e *flow.Entry) {
 	if e.RTT != 0 && e.RTT&rttWait == 0 {
 		w.shard.ObserveRTT(pl.Region, e.RTT)
 	}
-	for side := range e.Series {
-		e.Series[side] = w.seriesID(w.labels(&pl, pl.Dir[side]))
-	}
+	l := w.labels(&pl, pl.Dir[0])
+	e.Series = w.seriesIDs(&l, pl.Dir[1])
 	if e.Flags&flagCounted == 0 {
 		e.Flags |= flagCounted
 		w.shard.Flows[e.Series[e.Initiator]].Add(1)
@@ -495,15 +494,19 @@ type seriesRef struct {
 	folded bool
 }
 
-// seriesID returns the id of l (through the worker's cache) and notes in
-// w.folded when it is a fold, so that the placement is counted as folded
-// however often the cache answers.
-func (w *Worker) seriesID(l metrics.Labels) uint32 {
-	r, ok := w.seriesCache.get(&l)
+// seriesIDs returns the ids of a placement's sides, side 0's labels l
+// and side 1's direction d1 (through the worker's cache), and notes in
+// w.folded when either is a fold, so that the placement is counted as
+// folded however often the cache answers.
+func (w *Worker) seriesIDs(l *metrics.Labels, d1 place.Direction) [2]uint32 {
+	r, ok := w.seriesCache.get(l, d1)
 	if !ok {
-		r.id, r.folded = w.p.series.ID(l)
-		w.seriesCache.put(&l, r)
+		r[0].id, r[0].folded = w.p.series.ID(*l)
+		l1 := *l
+		l1.Direction = d1.String()
+		r[1].id, r[1].folded = w.p.series.ID(l1)
+		w.seriesCache.put(l, d1, r)
 	}
-	w.folded = w.folded || r.folded
-	return r.id
+	w.folded = w.folded || r[0].folded || r[1].folded
+	return [2]uint32{r[0].id, r[1].id}
 }

@@ -28,6 +28,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"github.com/borderwatch/borderwatch/internal/asnset"
 	"io"
 	"slices"
 	"strconv"
@@ -66,7 +67,8 @@ type Catalog struct {
 	domains map[string]string // normalised suffix -> app id
 	longest int               // length of the longest suffix: longer ones are not looked up
 	asns    map[uint32]string
-	ids     []string // sorted, Unknown included
+	asnSet  asnset.Filter // the keys of asns: most AS numbers are no app's
+	ids     []string      // sorted, Unknown included
 }
 
 // FieldError is a problem with one field of one entry; Field is "id",
@@ -336,6 +338,7 @@ func New(base, extra []App) (*Catalog, error) {
 	}
 	for n, o := range asns {
 		c.asns[n] = o.id
+		c.asnSet.Add(n)
 	}
 	for _, a := range c.apps {
 		c.ids = append(c.ids, a.ID)
@@ -351,8 +354,10 @@ func New(base, extra []App) (*Catalog, error) {
 func (c *Catalog) Classify(name string, asn uint32) string {
 	name = trimHost(name)
 	if name == "" || isIPLiteral(name) {
-		if id, ok := c.asns[asn]; ok && asn != 0 {
-			return id
+		if asn != 0 && c.asnSet.MayContain(asn) {
+			if id, ok := c.asns[asn]; ok {
+				return id
+			}
 		}
 		return Unknown
 	}

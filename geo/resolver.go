@@ -2,6 +2,7 @@ package geo
 
 import (
 	"fmt"
+	"github.com/borderwatch/borderwatch/internal/asnset"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,10 @@ type databases struct {
 type Resolver struct {
 	cfg       Config
 	providers map[uint32]string
-	cur       atomic.Pointer[databases]
+	// providerSet holds the keys of providers: most AS numbers are no
+	// provider's, which it tells without the map.
+	providerSet asnset.Filter
+	cur         atomic.Pointer[databases]
 
 	mu     sync.Mutex // guards caches and serialises Reload
 	caches []*Cache
@@ -101,6 +105,9 @@ func Open(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	r := &Resolver{cfg: cfg, providers: mergeProviders(cfg.Providers)}
+	for asn := range r.providers {
+		r.providerSet.Add(asn)
+	}
 	r.cur.Store(d)
 	return r, nil
 }
@@ -251,6 +258,9 @@ func (r *Resolver) lookup(d *databases, addr netip.Addr, s *scratch) Info {
 // Provider returns the provider of an AS number with this resolver's
 // table (the built-in one with Config.Providers applied).
 func (r *Resolver) Provider(asn uint32) string {
+	if asn != 0 && !r.providerSet.MayContain(asn) {
+		return ProviderOther
+	}
 	return providerIn(r.providers, asn)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -83,12 +84,18 @@ func writeReport(o *options, st *settings, p *pipeline.Pipeline, period *report.
 			fmt.Fprintf(stderr, "borderwatch: gathering metrics: %v\n", err)
 			return 1
 		}
-		enc := expfmt.NewEncoder(stdout, expfmt.NewFormat(expfmt.TypeTextPlain))
+		// One write per 64 KiB, not one per metric family.
+		bw := bufio.NewWriterSize(stdout, 64<<10)
+		enc := expfmt.NewEncoder(bw, expfmt.NewFormat(expfmt.TypeTextPlain))
 		for _, mf := range mfs {
 			if err := enc.Encode(mf); err != nil {
 				fmt.Fprintf(stderr, "borderwatch: %v\n", err)
 				return 1
 			}
+		}
+		if err := bw.Flush(); err != nil {
+			fmt.Fprintf(stderr, "borderwatch: %v\n", err)
+			return 1
 		}
 	case "json":
 		r := report.Build(p, o.readFiles, st.home, o.top)

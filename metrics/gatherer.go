@@ -103,10 +103,14 @@ func labelPairs(names []string, opts SeriesOptions, l Labels, id int) []*dto.Lab
 	if id == 0 {
 		return nil
 	}
+	// Three allocations per series, not two per label: the pairs in one
+	// block, their names and values pointing into names and values.
 	values := l.values(opts)
+	block := make([]dto.LabelPair, len(names))
 	ps := make([]*dto.LabelPair, len(names))
 	for i := range names {
-		ps[i] = &dto.LabelPair{Name: proto.String(names[i]), Value: proto.String(values[i])}
+		block[i].Name, block[i].Value = &names[i], &values[i]
+		ps[i] = &block[i]
 	}
 	slices.SortFunc(ps, func(a, b *dto.LabelPair) int { return cmp.Compare(a.GetName(), b.GetName()) })
 	return ps

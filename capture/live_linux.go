@@ -51,6 +51,8 @@ type Live struct {
 	iface   string
 	ifindex int
 	lt      layers.LinkType
+	base    LiveStats // the counters when the filter was set (Stats counts from them)
+	since   int64     // frames stamped before it (unix ns) predate the filter; 0 once past them
 }
 
 // LiveLinkType is the link type of frames captured on iface: raw IP (the
@@ -126,6 +128,24 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		return nil, fmt.Errorf("open AF_PACKET socket on %s: %w", cfg.Interface, err)
 	}
 	l := &Live{tp: tp, iface: cfg.Interface, ifindex: ifindex, lt: lt}
+	// The socket has taken frames since it was made, before any filter,
+	// and the library cleared its counters after making the ring, when
+	// frames may already be in it: read, they would be counted as read
+	// but not as delivered (and pass a filter they never met). As libpcap
+	// does, a filter that rejects everything goes on first; the counters
+	// are taken as their baseline under it (no frame enters the ring or
+	// the counters while it holds); frames stamped before the end of the
+	// handover are skipped by Next; then the real filter (or none)
+	// replaces it.
+	if err := tp.SetBPF([]bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: 0}}); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("attach capture filter on %s: %w", cfg.Interface, err)
+	}
+	if l.base, err = l.kernelStats(); err != nil {
+		tp.Close()
+		return nil, err
+	}
+	l.since = time.Now().UnixNano()
 	filter := cfg.Filter
 	if len(filter) == 0 && cfg.SnapLen > 0 && cfg.SnapLen < cfg.BlockSize {
 		filter = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: uint32(cfg.SnapLen)}}
@@ -136,11 +156,9 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		}
 		filter = append(skipLoopbackOutgoing(lo), filter...)
 	}
-	if len(filter) > 0 {
-		if err := tp.SetBPF(filter); err != nil {
-			tp.Close()
-			return nil, fmt.Errorf("attach capture filter on %s: %w", cfg.Interface, err)
-		}
+	if err := tp.SetBPF(filter); err != nil { // none: SO_DETACH_FILTER
+		tp.Close()
+		return nil, fmt.Errorf("attach capture filter on %s: %w", cfg.Interface, err)
 	}
 	if cfg.Promiscuous {
 		if err := tp.SetPromiscuous(true); err != nil {
@@ -196,14 +214,23 @@ func (l *Live) LinkType() layers.LinkType { return l.lt }
 
 // Next returns the next frame (valid until the next call), or ErrTimeout.
 func (l *Live) Next() (data []byte, lt layers.LinkType, ts int64, err error) {
-	data, ci, err := l.tp.ZeroCopyReadPacketData()
-	if err != nil {
-		if errors.Is(err, afpacket.ErrTimeout) {
-			return nil, 0, 0, ErrTimeout
+	for {
+		data, ci, err := l.tp.ZeroCopyReadPacketData()
+		if err != nil {
+			if errors.Is(err, afpacket.ErrTimeout) {
+				return nil, 0, 0, ErrTimeout
+			}
+			return nil, 0, 0, fmt.Errorf("read %s: %w", l.iface, err)
 		}
-		return nil, 0, 0, fmt.Errorf("read %s: %w", l.iface, err)
+		ts := ci.Timestamp.UnixNano()
+		if l.since != 0 {
+			if ts < l.since {
+				continue // taken before the filter was set (OpenLive)
+			}
+			l.since = 0 // the ring is in time order
+		}
+		return data, l.lt, ts, nil
 	}
-	return data, l.lt, ci.Timestamp.UnixNano(), nil
 }
 
 // Alive reports whether the interface still exists with the index the
@@ -227,8 +254,18 @@ type LiveStats struct {
 // Delivered is the number of frames placed in the ring.
 func (s LiveStats) Delivered() uint64 { return s.Received - s.Dropped }
 
-// Stats returns the kernel's cumulative counters for this socket.
+// Stats returns the kernel's cumulative counters for this socket since
+// its filter was set.
 func (l *Live) Stats() (LiveStats, error) {
+	s, err := l.kernelStats()
+	if err != nil {
+		return LiveStats{}, err
+	}
+	return LiveStats{Received: s.Received - l.base.Received, Dropped: s.Dropped - l.base.Dropped, Freezes: s.Freezes - l.base.Freezes}, nil
+}
+
+// kernelStats returns the socket's counters since it was made.
+func (l *Live) kernelStats() (LiveStats, error) {
 	_, s3, err := l.tp.SocketStats()
 	if err != nil {
 		return LiveStats{}, fmt.Errorf("statistics of %s: %w", l.iface, err)

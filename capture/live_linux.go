@@ -53,7 +53,14 @@ type Live struct {
 	lt      layers.LinkType
 	base    LiveStats // the counters when the filter was set (Stats counts from them)
 	since   int64     // frames stamped before it (unix ns) predate the filter; 0 once past them
+	opened  time.Time // when since was taken (with its monotonic reading)
 }
+
+// handoverSkip bounds how long after OpenLive frames stamped before the
+// filter was set are skipped: those are in the ring by then and read at
+// once (a ring block is handed over within 10 ms), and a clock stepped
+// back meanwhile must not hide later frames for long.
+const handoverSkip = time.Second
 
 // LiveLinkType is the link type of frames captured on iface: raw IP (the
 // kernel strips the link header, SOCK_DGRAM) for "any" and for interfaces
@@ -145,7 +152,8 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		tp.Close()
 		return nil, err
 	}
-	l.since = time.Now().UnixNano()
+	l.opened = time.Now()
+	l.since = l.opened.UnixNano()
 	filter := cfg.Filter
 	if len(filter) == 0 && cfg.SnapLen > 0 && cfg.SnapLen < cfg.BlockSize {
 		filter = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: uint32(cfg.SnapLen)}}
@@ -224,7 +232,7 @@ func (l *Live) Next() (data []byte, lt layers.LinkType, ts int64, err error) {
 		}
 		ts := ci.Timestamp.UnixNano()
 		if l.since != 0 {
-			if ts < l.since {
+			if ts < l.since && time.Since(l.opened) < handoverSkip {
 				continue // taken before the filter was set (OpenLive)
 			}
 			l.since = 0 // the ring is in time order

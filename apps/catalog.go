@@ -28,13 +28,13 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"github.com/borderwatch/borderwatch/internal/asnset"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/borderwatch/borderwatch/internal/asnset"
 	"go.yaml.in/yaml/v3"
 )
 

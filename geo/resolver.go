@@ -2,10 +2,11 @@ package geo
 
 import (
 	"fmt"
-	"github.com/borderwatch/borderwatch/internal/asnset"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/borderwatch/borderwatch/internal/asnset"
 )
 
 // Info is what borderwatch knows of an address. Country, ASN, Org and

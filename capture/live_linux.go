@@ -52,8 +52,9 @@ type Live struct {
 	ifindex int
 	lt      layers.LinkType
 	base    LiveStats // the counters when the filter was set (Stats counts from them)
-	since   int64     // frames stamped before it (unix ns) predate the filter; 0 once past them
-	opened  time.Time // when since was taken (with its monotonic reading)
+	// opened is when the filter was set: frames stamped before it are
+	// skipped (zero once Next is past them).
+	opened time.Time
 }
 
 // handoverSkip bounds how long after OpenLive frames stamped before the
@@ -153,7 +154,6 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		return nil, err
 	}
 	l.opened = time.Now()
-	l.since = l.opened.UnixNano()
 	filter := cfg.Filter
 	if len(filter) == 0 && cfg.SnapLen > 0 && cfg.SnapLen < cfg.BlockSize {
 		filter = []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: uint32(cfg.SnapLen)}}
@@ -231,11 +231,11 @@ func (l *Live) Next() (data []byte, lt layers.LinkType, ts int64, err error) {
 			return nil, 0, 0, fmt.Errorf("read %s: %w", l.iface, err)
 		}
 		ts := ci.Timestamp.UnixNano()
-		if l.since != 0 {
-			if ts < l.since && time.Since(l.opened) < handoverSkip {
+		if !l.opened.IsZero() {
+			if ts < l.opened.UnixNano() && time.Since(l.opened) < handoverSkip {
 				continue // taken before the filter was set (OpenLive)
 			}
-			l.since = 0 // the ring is in time order
+			l.opened = time.Time{} // the ring is in time order
 		}
 		return data, l.lt, ts, nil
 	}

@@ -447,8 +447,7 @@ func (w *Worker) place(e *flow.Entry) {
 	if e.RTT != 0 && e.RTT&rttWait == 0 {
 		w.shard.ObserveRTT(pl.Region, e.RTT)
 	}
-	l := w.labels(&pl, pl.Dir[0])
-	e.Series = w.seriesIDs(&l, pl.Dir[1])
+	e.Series = w.seriesIDs(&pl)
 	if e.Flags&flagCounted == 0 {
 		e.Flags |= flagCounted
 		w.shard.Flows[e.Series[e.Initiator]].Add(1)
@@ -494,18 +493,17 @@ type seriesRef struct {
 	folded bool
 }
 
-// seriesIDs returns the ids of a placement's sides, side 0's labels l
-// and side 1's direction d1 (through the worker's cache), and notes in
-// w.folded when either is a fold, so that the placement is counted as
-// folded however often the cache answers.
-func (w *Worker) seriesIDs(l *metrics.Labels, d1 place.Direction) [2]uint32 {
-	r, ok := w.seriesCache.get(l, d1)
+// seriesIDs returns the series ids of a placement's two sides (through
+// the worker's cache, keyed by side 0's labels and side 1's direction),
+// and notes in w.folded when either is a fold, so that the placement is
+// counted as folded however often the cache answers.
+func (w *Worker) seriesIDs(pl *place.Placement) [2]uint32 {
+	l := w.labels(pl, pl.Dir[0])
+	r, ok := w.seriesCache.get(&l, pl.Dir[1])
 	if !ok {
-		r[0].id, r[0].folded = w.p.series.ID(*l)
-		l1 := *l
-		l1.Direction = d1.String()
-		r[1].id, r[1].folded = w.p.series.ID(l1)
-		w.seriesCache.put(l, d1, r)
+		r[0].id, r[0].folded = w.p.series.ID(l)
+		r[1].id, r[1].folded = w.p.series.ID(w.labels(pl, pl.Dir[1]))
+		w.seriesCache.put(&l, pl.Dir[1], r)
 	}
 	w.folded = w.folded || r[0].folded || r[1].folded
 	return [2]uint32{r[0].id, r[1].id}
